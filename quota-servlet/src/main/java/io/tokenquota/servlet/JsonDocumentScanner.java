@@ -560,6 +560,8 @@ final class JsonDocumentScanner {
     private long countText;
     private long tokenStrings = -1;
     private boolean countOdd;
+    /** The largest offset into the text sent that a TGI token gives ({@code start}, {@code stop}), -1 while none. */
+    private long countOffset = -1;
     /** The bytes of llama.cpp's piece being read as a list of bytes (a piece that is no UTF-8 text on its own). */
     private int pieceBytes;
     /**
@@ -912,6 +914,7 @@ final class JsonDocumentScanner {
         countText = 0;
         tokenStrings = -1;
         countOdd = false;
+        countOffset = -1;
         pieceBytes = 0;
         wrappedFields = 0;
         converseEvent = false;
@@ -1822,41 +1825,55 @@ final class JsonDocumentScanner {
      *
      * @param text          the characters of its text: every string value, and every name below the root that is
      *                      none of {@link #COUNT_NAMES}; a token's piece as the text it stands for (a byte written
-     *                      {@code <0xE4>}, or a list of bytes, is one; Vertex's base64 its bytes), a token's id none
+     *                      {@code <0xE4>}, or a list of bytes, is one; Vertex's base64 its bytes), a token's id and
+     *                      offsets none, any other number its characters
      * @param tokenStrings  the strings vLLM's {@code token_strs} lists, -1 where it lists none ({@code null}, absent)
-     * @param odd           something stands where a tokenizer lists its tokens that is no token (an id is a number,
-     *                      Vertex's its digits too; a token object holds its tokenizer's fields only, its text at most
+     * @param offset        the largest offset into the text sent a token gives (TGI's {@code start} and
+     *                      {@code stop}), -1 where none does
+     * @param odd           something stands where a tokenizer lists its tokens that is no token (an id is a number
+     *                      below {@link #TOKEN_IDS}, Vertex's its digits too; a piece's byte at most 255; an offset a
+     *                      number; a token object holds its tokenizer's fields only, its text at most
      *                      {@link #MOST_PIECE_CHARS}), or a value too long or too deep for a count was dropped unread
      */
-    record CountContent(long text, long tokenStrings, boolean odd) { }
+    record CountContent(long text, long tokenStrings, long offset, boolean odd) { }
 
     /**
      * A value of a token count's answer starts (root names noted: a counting path's): its text is added to
      * {@link #countText}, and what stands where a tokenizer lists its tokens is checked to be one ({@link #countOdd}):
      * an element of the root {@code tokens} list (vLLM's, llama.cpp's) is an id or an object of llama.cpp's {@code id}
      * and {@code piece} (its text, or its bytes where they are no UTF-8 text of their own); an element of vLLM's
-     * {@code token_strs} a token's string; a field of TGI's token its {@code text} or a number ({@code id},
-     * {@code start}, {@code stop}); Vertex's {@code tokenIds} ids, its {@code tokens} a token's bytes in base64.
+     * {@code token_strs} a token's string; a field of TGI's token its {@code text}, its {@code id} or an offset
+     * ({@code start}, {@code stop}); Vertex's {@code tokenIds} ids, its {@code tokens} a token's bytes in base64.
+     *
+     * <p>A number carries text as a string does (round 477: an essay written as 200 integers of 337 digits, the
+     * UTF-8 bytes of 140 characters each, in vLLM's and llama.cpp's {@code tokens} and TGI's ids, was counted as 200
+     * ids and no text). So a number is what its place holds or text: an id is a vocabulary's
+     * ({@link #tokenId}), a piece's byte a byte, a TGI offset one into the text sent (noted in {@link #countOffset},
+     * which UsageSniffer#countsTheRequest bounds by the request's bytes), and any other number (a count, a context
+     * length, a figure under a name the answer does not document) is text of its characters.
      */
     private void countValue(JsonToken t) throws IOException {
         boolean id = t == JsonToken.VALUE_NUMBER_INT;
         String string = t == JsonToken.VALUE_STRING ? parser.getText() : null;
-        long chars = string == null ? 0 : string.length();
+        // a number is text until its place makes it an id, a byte or an offset
+        long chars = string != null ? string.length() : t.isNumeric() ? parser.getTextLength() : 0;
         boolean tokensList = objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1]);
         boolean vertexList = objectAt[1] && !objectAt[2] && COUNT_LISTED.equals(fieldAt[1]);
         if (depth == 2 && tokensList) {
-            countOdd |= !id && t != JsonToken.START_OBJECT;
+            countOdd |= id ? !tokenId(integer()) : t != JsonToken.START_OBJECT;
+            chars = 0;
         } else if (depth == 3 && tokensList && objectAt[3]) {
             if ("piece".equals(fieldAt[3]) && t == JsonToken.START_ARRAY) {
                 pieceBytes = 0;
             } else if ("piece".equals(fieldAt[3]) && string != null) {
                 chars = piece(string);
             } else {
-                countOdd |= !("id".equals(fieldAt[3]) && id);
+                countOdd |= !("id".equals(fieldAt[3]) && id && tokenId(integer()));
+                chars = 0;
             }
         } else if (depth == 4 && tokensList && objectAt[3] && !objectAt[4] && "piece".equals(fieldAt[3])) {
             // a byte of a piece listed as bytes
-            countOdd |= !id || ++pieceBytes > MOST_PIECE_CHARS;
+            countOdd |= !id || ++pieceBytes > MOST_PIECE_CHARS || integer() < 0 || integer() > 255;
             chars = 1;
         } else if (depth == 2 && objectAt[1] && !objectAt[2] && TOKEN_STRINGS.equals(fieldAt[1])) {
             countOdd |= string == null;
@@ -1865,12 +1882,19 @@ final class JsonDocumentScanner {
         } else if (inRootArray && depth == 1 && objectAt[1]) {
             if ("text".equals(fieldAt[1]) && string != null) {
                 chars = piece(string);
+            } else if ("id".equals(fieldAt[1])) {
+                countOdd |= !(id && tokenId(integer()));
+                chars = 0;
             } else {
-                countOdd |= !id;
+                // start and stop: offsets into the text the tokenizer was sent
+                long offset = id ? integer() : -1;
+                countOdd |= offset < 0;
+                countOffset = Math.max(countOffset, offset);
+                chars = 0;
             }
         } else if (depth == 4 && vertexList && objectAt[3] && !objectAt[4] && "tokenIds".equals(fieldAt[3])) {
             // an id, a number or (an int64 in proto3's JSON) its digits: no text
-            countOdd |= !id && (string == null || digits(string) < 0);
+            countOdd |= !tokenId(id ? integer() : string == null ? -1 : digits(string));
             chars = 0;
         } else if (depth == 4 && vertexList && objectAt[3] && !objectAt[4] && LMDEPLOY_OUTPUT.equals(fieldAt[3])) {
             countOdd |= string == null;
@@ -1880,6 +1904,23 @@ final class JsonDocumentScanner {
             tokenStrings = 0;
         }
         countText = saturatedSum(countText, chars);
+    }
+
+    /**
+     * The ids a vocabulary's tokens have are below this: the largest common vocabularies hold some 262,144 tokens
+     * (Gemma 3's; NLLB's 256,206, o200k's 200,019, Qwen's 151,936, Llama 3's 128,256), and this leaves them room
+     * fourfold. An integer past it is no token's id but text written as digits (round 477).
+     */
+    static final long TOKEN_IDS = 1L << 20;
+
+    /** Whether {@code id} is one a vocabulary's token may have ({@link #TOKEN_IDS}). */
+    private static boolean tokenId(long id) {
+        return id >= 0 && id < TOKEN_IDS;
+    }
+
+    /** The current integer, {@link Long#MAX_VALUE} past 64 bits (of either sign: no id, byte or offset). */
+    private long integer() throws IOException {
+        return parser.getNumberType() == JsonParser.NumberType.BIG_INTEGER ? Long.MAX_VALUE : parser.getLongValue();
     }
 
     /**
@@ -2010,7 +2051,7 @@ final class JsonDocumentScanner {
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
                 resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns,
                 notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null,
-                notingRootNames ? new CountContent(countText, tokenStrings, countOdd || countCut) : null);
+                notingRootNames ? new CountContent(countText, tokenStrings, countOffset, countOdd || countCut) : null);
     }
 
     /**

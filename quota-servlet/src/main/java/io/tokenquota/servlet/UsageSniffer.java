@@ -1375,7 +1375,10 @@ final class UsageSniffer {
      * <li>a tokenizer's count ({@link CountShape#bodyOnly}) is at most as many: a token is at least a byte of the
      * text it was sent but for the special tokens a template adds. A provider's count is not so bounded: it counts
      * the files and media a request names by id or URL too, which are not in its body;</li>
-     * <li>and what it lists as tokens is tokens ({@link JsonDocumentScanner.CountContent#odd}).</li>
+     * <li>and what it lists as tokens is tokens ({@link JsonDocumentScanner.CountContent#odd}): an id one a vocabulary
+     * has ({@link JsonDocumentScanner#TOKEN_IDS}), a TGI token's offsets within the text sent (at most its bytes and
+     * the slack), any other number text of its digits (round 477: an essay written as 200 integers of 337 digits in
+     * a tokenizer's ids was released).</li>
      * </ul>
      * All of it is summed while the answer is read, nothing kept.
      */
@@ -1393,7 +1396,8 @@ final class UsageSniffer {
             return false;
         }
         long sent = requestBytes > Long.MAX_VALUE - TEMPLATE_SLACK ? Long.MAX_VALUE : requestBytes + TEMPLATE_SLACK;
-        return count >= (inputEstimate + 3) / 4 && countText <= sent && (!countingPath.bodyOnly() || count <= sent);
+        return count >= (inputEstimate + 3) / 4 && countText <= sent && countOffset <= sent
+                && (!countingPath.bodyOnly() || count <= sent);
     }
 
     /**
@@ -1411,6 +1415,8 @@ final class UsageSniffer {
     private long countText;
     private long countStrings = -1;
     private boolean countOdd;
+    /** The largest offset into the text sent a listed token gave (TGI's), -1 while none. */
+    private long countOffset = -1;
 
     /** Every document of the answer was shaped as the counting path's answer ({@link CountShape#fits}). */
     private boolean countShaped = true;
@@ -1776,6 +1782,7 @@ final class UsageSniffer {
                 countOdd = true;
             } else {
                 countText = StreamText.plus(countText, counted.text());
+                countOffset = Math.max(countOffset, counted.offset());
                 if (counted.tokenStrings() >= 0) {
                     countStrings = StreamText.plus(Math.max(0, countStrings), counted.tokenStrings());
                 }

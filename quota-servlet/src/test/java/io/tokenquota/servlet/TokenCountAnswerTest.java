@@ -193,8 +193,9 @@ final class TokenCountAnswerTest {
         // 600 token strings of 4 characters: 2,400 (a byte-level BPE writes a space as one character, U+0120)
         String vllm = "{\"count\":600,\"max_model_len\":131072,\"tokens\":" + list(600, "791") + ",\"token_strs\":"
                 + list(600, "\"\u0120riv\"") + "}";
-        assertTrue(count("/gw/tokenize", vllm, 0, 2_400 - SLACK));
-        assertFalse(count("/gw/tokenize", vllm, 0, 2_400 - SLACK - 1));
+        // and its figures' digits (round 477): 600 and 131072, 9
+        assertTrue(count("/gw/tokenize", vllm, 0, 2_409 - SLACK));
+        assertFalse(count("/gw/tokenize", vllm, 0, 2_409 - SLACK - 1));
         String tgi = list(300, "{\"id\":5159,\"text\":\" word\",\"start\":0,\"stop\":5}");
         assertTrue(count("/gw/tokenize", tgi, 0, 1_500 - SLACK));
         assertFalse(count("/gw/tokenize", tgi, 0, 1_500 - SLACK - 1));
@@ -209,15 +210,17 @@ final class TokenCountAnswerTest {
         // a provider's count carries text only in its few strings: an essay in them, or in names of its own, is held
         String details = "{\"totalTokens\":310,\"promptTokensDetails\":" + list(30, "{\"modality\":\""
                 + "x".repeat(60) + "\",\"tokenCount\":1}") + "}";
-        assertTrue(count("/gw/v1beta/models/m:countTokens", details, 0, 1_800 - SLACK));
-        assertFalse(count("/gw/v1beta/models/m:countTokens", details, 0, 1_800 - SLACK - 1));
+        // 1,800 characters and 33 digits of figures
+        assertTrue(count("/gw/v1beta/models/m:countTokens", details, 0, 1_833 - SLACK));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", details, 0, 1_833 - SLACK - 1));
         StringBuilder names = new StringBuilder("{\"input_tokens\":310,\"context_management\":{");
         for (int i = 0; i < 20; i++) {
             names.append(i == 0 ? "" : ",").append("\"").append(String.valueOf((char) ('a' + i)).repeat(100)).append("\":1");
         }
         String named = names.append("}}").toString();
-        assertTrue(count("/gw/v1/messages/count_tokens", named, 0, 2_000 - SLACK));
-        assertFalse(count("/gw/v1/messages/count_tokens", named, 0, 2_000 - SLACK - 1));
+        // 2,000 characters of names and 23 digits of figures
+        assertTrue(count("/gw/v1/messages/count_tokens", named, 0, 2_023 - SLACK));
+        assertFalse(count("/gw/v1/messages/count_tokens", named, 0, 2_023 - SLACK - 1));
     }
 
     /**
@@ -276,5 +279,46 @@ final class TokenCountAnswerTest {
                 + "[{\"modality\":\"" + "x".repeat(300) + "\",\"tokenCount\":310}]}", 0, 100_000));
         assertFalse(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":3,\"context_management\":"
                 + "{\"original_input_tokens\":[[[[[[[[[[[\"x\"]]]]]]]]]]]}}", 0, 100_000));
+    }
+
+    /**
+     * Round 477: a number carries text as a string does. An id is a vocabulary's (below TOKEN_IDS), a piece's byte a
+     * byte, a TGI offset one into the text sent; any other number is text of its digits.
+     */
+    @Test
+    void aNumberIsAnIdAByteAnOffsetOrText() {
+        long sent = 100_000;
+        long most = JsonDocumentScanner.TOKEN_IDS - 1;
+        String big = "1" + "0".repeat(336);
+        // ids: vLLM's and llama.cpp's tokens, llama.cpp's token object, TGI's id, Vertex's ids and their digits
+        assertTrue(count("/gw/tokenize", "{\"tokens\":[0," + most + "]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[1," + (most + 1) + "]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[1," + big + "]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[1,-1]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"count\":2,\"max_model_len\":131072,\"tokens\":[1," + big
+                + "],\"token_strs\":null}", 0, sent));
+        assertTrue(count("/gw/tokenize", "{\"tokens\":[{\"id\":" + most + ",\"piece\":\"a\"}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":" + (most + 1) + ",\"piece\":\"a\"}]}", 0, sent));
+        assertTrue(count("/gw/tokenize", "[{\"id\":" + most + ",\"text\":\"a\",\"start\":0,\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/tokenize", "[{\"id\":" + big + ",\"text\":\"\",\"start\":0,\"stop\":0}]", 0, sent));
+        String vertex = "/gw/v1/projects/p/models/m:computeTokens";
+        assertTrue(count(vertex, "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],\"tokenIds\":[\"" + most + "\"]}]}", 0, sent));
+        assertFalse(count(vertex, "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],\"tokenIds\":[\"" + big + "\"]}]}", 0, sent));
+        assertFalse(count(vertex, "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],\"tokenIds\":[" + (most + 1) + "]}]}", 0, sent));
+        // a piece's bytes are bytes
+        assertTrue(count("/gw/tokenize", "{\"tokens\":[{\"id\":55,\"piece\":[0,255]}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":55,\"piece\":[256]}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":55,\"piece\":[" + big + "]}]}", 0, sent));
+        // TGI's offsets are into the text sent: at most its bytes and the slack
+        String tgi = "[{\"id\":1,\"text\":\"a\",\"start\":0,\"stop\":%d}]";
+        assertTrue(count("/gw/tokenize", tgi.formatted(200 + SLACK), 0, 200));
+        assertFalse(count("/gw/tokenize", tgi.formatted(200 + SLACK + 1), 0, 200));
+        assertFalse(count("/gw/tokenize", "[{\"id\":1,\"text\":\"a\",\"start\":" + big + ",\"stop\":1}]", 0, sent));
+        // any other number is text of its digits: a figure of 337 digits, numbers where a count holds a figure
+        String figures = "{\"totalTokens\":10,\"promptTokensDetails\":" + list(4, "{\"tokenCount\":" + big + "}") + "}";
+        assertTrue(count("/gw/v1beta/models/m:countTokens", figures, 0, 2 + 4 * 337 - SLACK));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", figures, 0, 2 + 4 * 337 - SLACK - 1));
+        String lengths = "{\"count\":1,\"max_model_len\":" + list(200, big) + ",\"tokens\":[1]}";
+        assertFalse(count("/gw/tokenize", lengths, 0, 230));
     }
 }
