@@ -91,6 +91,19 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
         if (shape.startsWith("agent-") || shape.startsWith("bare-")) {
             agentHeaders = shape.startsWith("agent-");
             out.writeBytes(chunk(document(shape.substring(shape.indexOf('-') + 1))));
+        } else if (shape.startsWith("lines-")) {
+            // a relay that writes each event of the agent's stream as a JSON line: the SDK's shape (the
+            // ResponseStream union, as boto3's and the JavaScript SDK's readers hand each event over, {"trace": TracePart})
+            // or the TracePart alone ("lines-bare")
+            boolean wrapped = shape.equals("lines-sdk");
+            out.writeBytes(line(wrapped, tracePart(modelOutput("t-0", STEP1_IN, STEP1_OUT))));
+            out.writeBytes(line(wrapped, tracePart("{\"rationale\":{\"traceId\":\"t-0\",\"text\":\"I should look up order 48213.\"}}")));
+            out.writeBytes(line(wrapped, tracePart(modelOutput("t-1", STEP2_IN, STEP2_OUT))));
+            out.writeBytes(("{\"chunk\":{\"bytes\":\"" + Base64.getEncoder().encodeToString(
+                    Prose.english(2_000).getBytes(StandardCharsets.UTF_8)) + "\"}}\n").getBytes(StandardCharsets.UTF_8));
+            resp.setContentType("application/x-ndjson");
+            resp.getOutputStream().write(out.toByteArray());
+            return true;
         } else {
             return false;
         }
@@ -104,6 +117,28 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
         return true;
     }
 
+    /** The traced turn's two orchestration calls, as in rounds 470 and 474: 7,460 tokens. */
+    static final long STEP1_IN = 3_150;
+    static final long STEP1_OUT = 210;
+    static final long STEP2_IN = 3_620;
+    static final long STEP2_OUT = 480;
+    static final long AGENT_USAGE = STEP1_IN + STEP1_OUT + STEP2_IN + STEP2_OUT;
+
+    static String tracePart(String member) {
+        return "{\"agentAliasId\":\"TSTALIASID\",\"agentId\":\"AGENT479AB\",\"agentVersion\":\"DRAFT\","
+                + "\"sessionId\":\"session-479\",\"eventTime\":\"2025-06-02T10:15:30.123Z\",\"trace\":{\"orchestrationTrace\":"
+                + member + "}}";
+    }
+
+    static String modelOutput(String traceId, long in, long out) {
+        return "{\"modelInvocationOutput\":{\"traceId\":\"" + traceId + "\",\"rawResponse\":{\"content\":\"...\"},"
+                + "\"metadata\":{\"usage\":{\"inputTokens\":" + in + ",\"outputTokens\":" + out + "}}}}";
+    }
+
+    static byte[] line(boolean wrapped, String tracePart) {
+        return ((wrapped ? "{\"trace\":" + tracePart + "}" : tracePart) + "\n").getBytes(StandardCharsets.UTF_8);
+    }
+
     HttpResponse<String> post(String shape, String s, String body) {
         HttpRequest req = TestHttp.requestAs(container.uri("/ai/" + shape), s, "Content-Type", "application/json")
                 .header("Accept", "application/vnd.amazon.eventstream")
@@ -114,8 +149,12 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
     private String last;
 
     private long call(String shape) {
+        return call(shape, INVOKE_AGENT);
+    }
+
+    private long call(String shape, String body) {
         String s = "r479-" + shape + "-" + kind() + "-" + System.nanoTime();
-        HttpResponse<String> r = post(shape, s, INVOKE_AGENT);
+        HttpResponse<String> r = post(shape, s, body);
         assertEquals(200, r.statusCode());
         assertEquals(1, calls.of(s));
         long used = settled(s).used();
@@ -152,5 +191,17 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
     @ValueSource(strings = {"anthropic"})
     void anAgentsAnswerInAFormatsTextFieldIsChargedItsText(String variant) {
         chargedAtLeastTheStory("bare-" + variant);
+    }
+
+    /**
+     * A traced turn (two model calls, 7,460 tokens by their trace) relayed as JSON lines, each event a line. Found: in
+     * the SDK's union shape ({"trace": TracePart}) the TracePart is one level down, not read, and the turn is charged
+     * its hold, 1,035. Control: the TracePart alone on each line is charged 7,460.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"lines-sdk", "lines-bare"})
+    void aTracedTurnRelayedAsJsonLinesIsChargedItsTrace(String shape) {
+        assertEquals(AGENT_USAGE, call(shape, INVOKE_AGENT.replace("\"enableTrace\":false", "\"enableTrace\":true")),
+                kind() + " " + shape + ": " + last);
     }
 }
