@@ -85,10 +85,12 @@ abstract class AnswerDecoding {
 
     /**
      * The decoding of AWS's binary event stream, whose payloads go to {@code sink} as server-sent events;
-     * {@code agent}: the answer came with the headers only a Bedrock agent's answer has ({@link #agentAnswer}).
+     * {@code agent}: the answer came with the headers only a Bedrock agent's answer has ({@link #agentAnswer});
+     * {@code estimator}: what counts the text of chunks handed on as documents ({@link #chunkDocumentTokens}),
+     * {@code null} when text is not counted.
      */
-    static AnswerDecoding eventStream(Sink sink, boolean agent) {
-        EventStream decoding = new EventStream(sink);
+    static AnswerDecoding eventStream(Sink sink, boolean agent, io.tokenquota.TokenEstimator estimator) {
+        EventStream decoding = new EventStream(sink, estimator);
         if (agent) {
             decoding.agentAnswer();
         }
@@ -110,6 +112,22 @@ abstract class AnswerDecoding {
     boolean chunkDocuments() {
         return false;
     }
+
+    /**
+     * The text of the chunks handed on as documents ({@link #chunkDocuments}), in estimated tokens: each chunk's
+     * whole decoded bytes, less {@link #EVENT_ALLOWANCE}; 0 for an encoding.
+     */
+    long chunkDocumentTokens() {
+        return 0;
+    }
+
+    /**
+     * What a provider's event on {@code InvokeModelWithResponseStream} carries besides the model's text, at most, as
+     * the estimator counts it: its JSON's names, marks and ids (an Anthropic {@code message_start} some 100 tokens, an
+     * OpenAI-compatible chunk with its usage and Bedrock's invocation metrics some 160). A chunk document's text
+     * beyond it is text a format's fields did not hold ({@link EventStream#chunk}).
+     */
+    static final long EVENT_ALLOWANCE = 256;
 
     /** An event-stream message's prelude: total length, headers length, the CRC32 of those 8 bytes. */
     static final int PRELUDE = 12;
@@ -533,9 +551,13 @@ abstract class AnswerDecoding {
         private boolean agent;
         /** A chunk's bytes went on as a document before the stream was known to be an agent's. */
         private boolean chunkDocuments;
+        /** Counts the text of chunks handed on as documents ({@link #chunkDocumentTokens}); {@code null}: not counted. */
+        private final io.tokenquota.TokenEstimator estimator;
+        private long chunkDocumentTokens;
 
-        EventStream(Sink sink) {
+        EventStream(Sink sink, io.tokenquota.TokenEstimator estimator) {
             this.sink = sink;
+            this.estimator = estimator;
         }
 
         @Override
@@ -613,6 +635,11 @@ abstract class AnswerDecoding {
             return chunkDocuments;
         }
 
+        @Override
+        long chunkDocumentTokens() {
+            return chunkDocumentTokens;
+        }
+
         /**
          * The events only a Bedrock agent's stream has (API reference "InvokeAgent", "InvokeInlineAgent":
          * {@code ResponseStream}): its {@code trace}, {@code returnControl} and {@code files}, which AWS names in the
@@ -633,8 +660,14 @@ abstract class AnswerDecoding {
          * chunk whose bytes are not one JSON object (an InvokeModel chunk's always are: the answer is text). From
          * then on each chunk's bytes go on as the JSON string of its text, counted as text and never read as a
          * document. A chunk read as a document before any of these came may still be an agent's (a relay that drops
-         * AWS's headers, the trace off, the fake its first chunk): the usage read from it is charged at least the
-         * text the stream carried ({@link #chunkDocuments}, {@code Settlement}).
+         * AWS's headers, the trace off, the fake its first chunk, or the whole answer one JSON object): the usage read
+         * from it is charged at least the text the stream carried ({@link #chunkDocuments}, {@code Settlement}). That
+         * text is the chunk's own, counted here: round 479, an agent's whole answer one JSON object, 5,300 tokens of
+         * prose under a field of its own ({@code history}, a fake trace's {@code rawResponse.content}) beside a usage
+         * of 2, counted nothing by the formats' text fields and was charged 2. Each such chunk counts its whole
+         * decoded bytes less {@link #EVENT_ALLOWANCE}, what a provider's event carries besides its text: a genuine
+         * InvokeModel event's counts nothing beyond the text its format's fields hold (which the report counts as its
+         * output), an answer written as a document all but that allowance.
          */
         private String chunk(String json) {
             Chunk chunk = base64Bytes(json);
@@ -645,6 +678,10 @@ abstract class AnswerDecoding {
             agent |= chunk.attribution();
             if (!agent && oneObject(decoded)) {
                 chunkDocuments = true;
+                if (estimator != null) {
+                    long tokens = Math.max(0, estimator.estimate(decoded)) - EVENT_ALLOWANCE;
+                    chunkDocumentTokens = StreamText.plus(chunkDocumentTokens, Math.max(0, tokens));
+                }
                 return oneLine(decoded);
             }
             agent = true;

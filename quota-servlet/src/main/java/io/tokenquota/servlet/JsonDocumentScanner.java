@@ -535,6 +535,15 @@ final class JsonDocumentScanner {
      * (round 387: a two-call run of 14,050 tokens relayed so was charged its hold, 1,011).
      */
     private static final String STRANDS_WRAPPER = "event";
+    /**
+     * A Bedrock agent's trace event as AWS's SDKs hand it over (the {@code ResponseStream} union: boto3's and the
+     * JavaScript SDK's readers give each event as {@code {"trace": TracePart}}, {@code {"chunk": PayloadPart}}), as a
+     * relay writes it on as a JSON line. Read as the {@code TracePart} it wraps only in that exact shape
+     * ({@link #wraps}): a root object whose only field is {@code trace}, holding a {@code TracePart} that reports a
+     * model call ({@link #AGENT_TRACE_USAGE}); nowhere below the root, where a model's own text may be (round 479: a
+     * turn of two model calls, 7,460 tokens by its trace, relayed so was charged its hold, 1,035).
+     */
+    private static final String AGENT_TRACE_WRAPPER = "trace";
     private static final Set<String> CONVERSE_STREAM_EVENTS = Set.of("messageStart", "contentBlockStart",
             "contentBlockDelta", "contentBlockStop", "messageStop", "metadata");
     /**
@@ -881,7 +890,7 @@ final class JsonDocumentScanner {
         } else if (depth > 0 && text != null && json) {
             // cut short before any usage (round 336): not a document to judge the answer by, but the model
             // wrote the text it carried, as a whole answer's without usage counts
-            cutText = text.documentTokens(type != null ? type : eventType, event, mastraChunk());
+            cutText = text.documentTokens(type != null ? type : eventType, event, mastraChunk(), agentChunk());
         }
         nextDocument();
         java.util.Arrays.fill(messageOpen, false);
@@ -1235,7 +1244,8 @@ final class JsonDocumentScanner {
                 String wrapped = !object || innerDocument != null || inner != null || inRootArray || messagesAnywhere
                         ? null
                         : depth == 2 && objectAt[1] && ((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])
-                        || !wrappedEvent && rootFields == 1 && STRANDS_WRAPPER.equals(fieldAt[1])) ? fieldAt[1]
+                        || !wrappedEvent && rootFields == 1 && (STRANDS_WRAPPER.equals(fieldAt[1])
+                        || AGENT_TRACE_WRAPPER.equals(fieldAt[1]))) ? fieldAt[1]
                         : depth == 3 && mastraFields && objectAt[1] && objectAt[2] && "payload".equals(fieldAt[1])
                         && "output".equals(fieldAt[2]) ? MASTRA_WRAPPED : null;
                 if (wrapped != null) {
@@ -1771,12 +1781,17 @@ final class JsonDocumentScanner {
 
     /**
      * Whether the root object just read is a framework's wrapper of the event its {@link #innerField} held: its
-     * {@code type} names that field ({@link #WRAPPERS}), or it is Strands' {@link #STRANDS_WRAPPER} in its exact shape,
-     * or a Mastra chunk of {@link #MASTRA_WRAPPERS} wrapping a Mastra chunk.
+     * {@code type} names that field ({@link #WRAPPERS}), or it is Strands' {@link #STRANDS_WRAPPER} or an AWS SDK's
+     * {@link #AGENT_TRACE_WRAPPER} in its exact shape, or a Mastra chunk of {@link #MASTRA_WRAPPERS} wrapping a Mastra
+     * chunk.
      */
     private boolean wraps() {
         if (MASTRA_WRAPPED.equals(innerField)) {
             return mastraChunk() && MASTRA_WRAPPERS.contains(type) && innerDocument.mastraRun() != null;
+        }
+        if (!wrappedEvent && AGENT_TRACE_WRAPPER.equals(innerField) && type == null) {
+            // the TracePart alone under the root's only field; its usage is kept only in a TracePart's shape
+            return rootFields == 1 && innerDocument.usage(AGENT_TRACE_USAGE) != null;
         }
         if (type != null) {
             return innerField.equals((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).get(type));
@@ -2041,7 +2056,7 @@ final class JsonDocumentScanner {
         return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
                 : batchKey != null && batchResponseId != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
-                text == null ? 0 : text.documentTokens(type != null ? type : eventType, event, mastraChunk()), object,
+                text == null ? 0 : text.documentTokens(type != null ? type : eventType, event, mastraChunk(), agentChunk()), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
@@ -2180,6 +2195,14 @@ final class JsonDocumentScanner {
      */
     private boolean mastraChunk() {
         return mastraFields && mastraRun != null && mastraFrom && type != null;
+    }
+
+    /**
+     * The document is a Bedrock agent's {@code chunk} event as AWS's SDKs hand it over: a root object whose only field
+     * is {@code chunk} (StreamText's {@code AGENT_CHUNK}, round 479).
+     */
+    private boolean agentChunk() {
+        return rootFields == 1 && objectAt[1] && "chunk".equals(fieldAt[1]);
     }
 
     /**

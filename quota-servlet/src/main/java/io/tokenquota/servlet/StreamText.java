@@ -58,7 +58,7 @@ final class StreamText {
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
-            "commands", "command", "answer", "chunk", "output", "parameters");
+            "commands", "command", "answer", "chunk", "output", "parameters", "bytes");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
@@ -199,6 +199,14 @@ final class StreamText {
     /** Quarkus LangChain4j's streamed {@code PartialResponse}'s {@code chunk} (its {@code eventType}). */
     private static final String CHUNK = "chunk";
     /**
+     * A Bedrock agent's answer text as AWS's SDKs hand its {@code chunk} event over and a relay writes it on as a JSON
+     * line ({@code {"chunk": {"bytes": "<base64>"}}}, the {@code ResponseStream} union's member; round 479): its
+     * {@code bytes} decoded are the answer's text, counted as the binary framing's agent chunk is, never read as a
+     * document. Counted in a document whose root holds {@code chunk} alone; bytes that are no base64 (a relay that
+     * decoded them) are the text itself.
+     */
+    private static final String AGENT_CHUNK = "chunk.bytes";
+    /**
      * Dify's stream: a chat app's {@code message} (or agent's {@code agent_message}) event's {@code answer},
      * a workflow's {@code text_chunk}'s {@code data.text}, by the document's {@code event}.
      */
@@ -220,7 +228,7 @@ final class StreamText {
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
-        ROOT_CONTENT, CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
+        ROOT_CONTENT, CHUNK, AGENT_CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
         OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA }
 
     /** The current document's candidates, by {@link Rule}. */
@@ -336,6 +344,7 @@ final class StreamText {
                 : ROOT_CONTENT.contains(path) ? Rule.ROOT_CONTENT
                 : ROOT_ARGUMENTS.contains(path) ? Rule.ROOT_ARGUMENTS
                 : CHUNK.equals(path) ? Rule.CHUNK
+                : AGENT_CHUNK.equals(path) ? Rule.AGENT_CHUNK
                 : DIFY_ANSWER.equals(path) ? Rule.DIFY_ANSWER
                 : DIFY_TEXT.equals(path) ? Rule.DIFY_TEXT
                 : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN
@@ -354,7 +363,7 @@ final class StreamText {
         seen.argsStreamed |= "argsTextDelta".equals(path);
         tokenSeen |= "token.text".equals(path);
         if (rule != null || CONTENT_CHUNK_TEXT.equals(path)) {
-            long tokens = tokens(value);
+            long tokens = rule == Rule.AGENT_CHUNK ? base64Text(value) : tokens(value);
             if (rule != null) {
                 add(rule, tokens);
             }
@@ -416,10 +425,14 @@ final class StreamText {
 
     /**
      * The tokens of the current document's deltas, by its top-level {@code type} (or Cohere v1's
-     * {@code event_type}) and {@code event}; {@code mastra}: the document is a Mastra stream's chunk.
+     * {@code event_type}) and {@code event}; {@code mastra}: the document is a Mastra stream's chunk;
+     * {@code agentChunk}: its root holds {@code chunk} alone ({@link #AGENT_CHUNK}).
      */
-    long documentTokens(String type, String event, boolean mastra) {
+    long documentTokens(String type, String event, boolean mastra, boolean agentChunk) {
         long sum = candidates[Rule.ANY.ordinal()];
+        if (agentChunk) {
+            sum = plus(sum, candidates[Rule.AGENT_CHUNK.ordinal()]);
+        }
         if ("content_block_delta".equals(type)) {
             sum = plus(sum, candidates[Rule.ANTHROPIC.ordinal()]);
         }
@@ -552,7 +565,36 @@ final class StreamText {
 
     /** The string just parsed, as the estimator counts it, its cut contents by the rate of its kept part. */
     private long tokens(String value) {
-        long tokens = Math.max(0, estimator.estimate(value));
+        return scaled(Math.max(0, estimator.estimate(value)));
+    }
+
+    /**
+     * The text the base64 string just parsed stands for ({@link #AGENT_CHUNK}), as the estimator counts it, its cut
+     * contents by the rate of its kept part; a string that is no base64 counted as the text it is.
+     */
+    private long base64Text(String value) {
+        boolean cut = cutOfCurrent() != null;
+        if (!cut && value.length() % 4 != 0) {
+            return tokens(value);
+        }
+        for (int i = 0; i < value.length(); i++) {
+            char ch = value.charAt(i);
+            if (!(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '+' || ch == '/'
+                    || ch == '=')) {
+                return tokens(value);
+            }
+        }
+        byte[] bytes;
+        try {
+            bytes = java.util.Base64.getDecoder().decode(value.substring(0, value.length() - value.length() % 4));
+        } catch (IllegalArgumentException e) {
+            return tokens(value);
+        }
+        return scaled(Math.max(0, estimator.estimate(new String(bytes, java.nio.charset.StandardCharsets.UTF_8))));
+    }
+
+    /** {@code tokens} of the string just parsed, scaled to its whole length when only part of it was kept. */
+    private long scaled(long tokens) {
         long[] c = cutOfCurrent();
         if (c != null && c[1] > 0) {
             double whole = (double) tokens * (c[1] + c[2]) / c[1];

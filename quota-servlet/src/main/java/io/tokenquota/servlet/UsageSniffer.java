@@ -480,7 +480,7 @@ final class UsageSniffer {
         boolean awsFraming = awsBody || awsLabel && (head == null || head.length < AnswerDecoding.PRELUDE)
                 && !jsonBody && !eventBody && !partsBody;
         AnswerDecoding undo = encoded && !plain ? AnswerDecoding.of(codings, this::feedDecoded)
-                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded, agentHeaders) : null;
+                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded, agentHeaders, textEstimator) : null;
         if (undo != null) {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
@@ -1525,11 +1525,22 @@ final class UsageSniffer {
 
     /**
      * The model's new text the answer carried, in estimated tokens, whatever budget the request named (a prompt the
-     * answer echoed, and includes' text their figures charge, left out): what a usage read from a chunk's bytes
-     * is charged at least ({@link #usageInChunkBytes}).
+     * answer echoed, and includes' text their figures charge, left out), or the text of the chunks read as documents
+     * ({@link AnswerDecoding#chunkDocumentTokens}) when that is more: what a usage read from a chunk's bytes is
+     * charged at least ({@link #usageInChunkBytes}). Round 479: the formats' text fields alone counted nothing of an
+     * agent's answer written as one JSON object with its text under a field of its own.
      */
     synchronized long writtenTextTokens() {
-        return writtenText();
+        return Math.max(writtenText(), chunkDocumentTokens());
+    }
+
+    /** {@link AnswerDecoding#chunkDocumentTokens} of this answer's event stream and the earlier answers'. */
+    private long chunkDocumentTokens() {
+        long tokens = decoding != null ? decoding.chunkDocumentTokens() : 0;
+        for (UsageSniffer e : earlier) {
+            tokens = StreamText.plus(tokens, e.chunkDocumentTokens());
+        }
+        return tokens;
     }
 
     /** The headers' count, or {@code null} when no usage header was set. */

@@ -204,6 +204,37 @@ final class AnswerDecodingTest {
         assertFalse(readAfter(none, converseStream()).usageInChunkBytes());
     }
 
+    /**
+     * Round 479: the text a usage read from a chunk's bytes is charged at least is the chunk's own, not only what a
+     * format's text fields hold. An agent's whole answer written as one JSON object, its text under a field of its own
+     * beside a usage of 2, counts that text (less what a provider's event carries besides its text); a genuine
+     * InvokeModel stream counts no more than its deltas' text.
+     */
+    @Test
+    void aChunkReadAsADocumentCountsItsOwnText() {
+        io.tokenquota.estimator.DefaultTokenEstimator tokens = new io.tokenquota.estimator.DefaultTokenEstimator();
+        String story = io.tokenquota.servlet.testing.Prose.english(20_000);
+        UsageSniffer agent = counting(RelayedAnswers.awsEventStreamChunk("{\"order\":\"48213\",\"history\":\""
+                + story + "\",\"usage\":{\"inputTokens\":1,\"outputTokens\":1}}"));
+        assertEquals(2L, agent.usage());
+        assertTrue(agent.usageInChunkBytes());
+        assertTrue(agent.writtenTextTokens() >= tokens.estimate(story) - AnswerDecoding.EVENT_ALLOWANCE,
+                agent.writtenTextTokens() + " for " + tokens.estimate(story));
+        UsageSniffer invokeModel = counting(invokeWithResponseStream());
+        assertEquals(7_300L, invokeModel.usage());
+        assertEquals(tokens.estimate("Summary..."), invokeModel.writtenTextTokens());
+    }
+
+    /** An event stream read whole, its text counted. */
+    private static UsageSniffer counting(byte[] bytes) {
+        UsageSniffer s = new UsageSniffer();
+        s.countText(new io.tokenquota.estimator.DefaultTokenEstimator(), () -> 0, -1, true);
+        s.begin("application/vnd.amazon.eventstream", null, bytes);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        return s;
+    }
+
     /** A relay passing Bedrock's gzip-encoded bytes on: inflated, then told by the inflated bytes' prelude. */
     @Test
     void aGzippedEventStreamUnderAnotherLabelIsRead() {

@@ -149,6 +149,27 @@ final class JsonDocumentScannerTest {
         assertTrue(only("{\"agentId\":{\"id\":\"A\"}," + call + "}").usages().isEmpty());
     }
 
+    /**
+     * The same trace event as AWS's SDKs hand it over and a relay writes it as a JSON line ({@code {"trace": TracePart}},
+     * round 479): read as the TracePart, only when {@code trace} is the root's only field; never one level further
+     * down, nor beside another root field.
+     */
+    @Test
+    void aBedrockAgentsTraceEventInTheSdksShapeIsReadOnlyAtTheRoot() {
+        String part = "{\"agentAliasId\":\"TSTALIASID\",\"agentId\":\"AGENT1\",\"sessionId\":\"s\",\"trace\":"
+                + "{\"orchestrationTrace\":{\"modelInvocationOutput\":{\"metadata\":{\"usage\":"
+                + "{\"inputTokens\":3150,\"outputTokens\":210}}}}}}";
+        JsonDocumentScanner.Document d = only("{\"trace\":" + part + "}");
+        assertEquals(3_150L, d.usage(JsonDocumentScanner.AGENT_TRACE_USAGE).get("inputTokens"));
+        assertEquals(210L, d.usage(JsonDocumentScanner.AGENT_TRACE_USAGE).get("outputTokens"));
+        assertTrue(only("{\"trace\":" + part + ",\"id\":\"x\"}").usages().isEmpty());
+        assertTrue(only("{\"id\":\"x\",\"trace\":" + part + "}").usages().isEmpty());
+        assertTrue(only("{\"answer\":{\"trace\":" + part + "}}").usages().isEmpty());
+        assertTrue(only("{\"trace\":{\"trace\":" + part + "}}").usages().isEmpty());
+        // not a TracePart inside: no agentId
+        assertTrue(only("{\"trace\":" + part.replace("\"agentId\":\"AGENT1\",", "") + "}").usages().isEmpty());
+    }
+
     /** xAI's deferred creation answers its {@code request_id} at the top level; nowhere else counts. */
     @Test
     void aTopLevelRequestIdIsHandedOver() {
