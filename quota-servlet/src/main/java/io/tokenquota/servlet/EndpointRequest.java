@@ -233,12 +233,26 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
     @Override
     public AsyncContext startAsync() {
-        return listened(response == null ? super.startAsync() : super.startAsync(cycleRequest(this), response));
+        if (response == null) {
+            return listened(super.startAsync());
+        }
+        jakarta.servlet.ServletRequest cycle = cycleRequest(this);
+        return listened(super.startAsync(cycle, cycleResponse(cycle, response)));
     }
 
     @Override
     public AsyncContext startAsync(jakarta.servlet.ServletRequest request, ServletResponse response) {
-        return listened(super.startAsync(cycleRequest(request), response));
+        jakarta.servlet.ServletRequest cycle = cycleRequest(request);
+        return listened(super.startAsync(cycle, cycleResponse(cycle, response)));
+    }
+
+    /**
+     * The response an async cycle started with {@code cycle} as its request is given: an include's cycle writes as
+     * the include ({@link QuotaResponse#throughInclude}), also after the include returned (round 478); else
+     * {@code response} as it is.
+     */
+    private static ServletResponse cycleResponse(jakarta.servlet.ServletRequest cycle, ServletResponse response) {
+        return cycle instanceof IncludeCycle include ? QuotaResponse.throughInclude(include, response) : response;
     }
 
     /**
@@ -301,7 +315,8 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
     static final class IncludeCycle extends HttpServletRequestWrapper {
         /** The include returned and the cycle was not dispatched since: figures set through it are kept here. */
         private boolean owned;
-        private boolean dispatched;
+        /** Volatile: read without this lock by the response's writes ({@link #wasDispatched}). */
+        private volatile boolean dispatched;
         /** What the include reported when it returned, through its holder ({@link #includeReturned}). */
         private Object inside;
         /** The figure last set through this request since the include returned; null: none. */
@@ -329,6 +344,14 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         synchronized void dispatched() {
             dispatched = true;
             owned = false;
+        }
+
+        /**
+         * Whether the cycle was dispatched: what it writes from then on is the call's own, not the include's
+         * ({@link QuotaResponse#throughInclude}).
+         */
+        boolean wasDispatched() {
+            return dispatched;
         }
 
         /** The include's figure: the last set through this request after it returned, else {@code reported}. */

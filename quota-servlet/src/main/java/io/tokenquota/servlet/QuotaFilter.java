@@ -1473,7 +1473,9 @@ public final class QuotaFilter implements Filter {
      * its figure or nothing, never the page's written back by a framework restoring its attributes (round 467).
      * An async cycle the include starts is the include's ({@link EndpointRequest.IncludeCycle}): a figure its worker
      * sets through the cycle's request after the include returned is the include's, read when the call's charge is
-     * and taking the place of what the include reported before, never the page's own figure (round 473).
+     * and taking the place of what the include reported before, never the page's own figure (round 473); and what
+     * its worker writes through the cycle's response after the include returned is the include's answer, under its
+     * status, covered by that figure ({@link QuotaResponse#throughInclude}, round 478).
      */
     private void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -1499,20 +1501,35 @@ public final class QuotaFilter implements Filter {
         // an async cycle the include starts is its own: what its worker reports after the include returned is the
         // include's figure, not the page's (round 473)
         EndpointRequest.IncludeCycle cycleBefore = endpoint.includeStarts();
+        IncludeEnd end = new IncludeEnd();
         try {
             if (endpoint.answeredThrough() instanceof QuotaResponse page) {
                 // what it writes is its own answer, under its own status, not the page's
                 // what it wrote while reporting a figure the ledger can charge is that figure's (not read as
-                // usage again); a figure that is ignored leaves its usage to count
-                page.nestedInclude(() -> chain.doFilter(req, res),
-                        () -> Settlement.chargeable(holder.reportedActual()) != null);
+                // usage again); a figure that is ignored leaves its usage to count. What its async cycle writes
+                // after it returned is its too, covered by the figure its worker reports (round 478): the cycle
+                // is known as the include returns, before the page's response judges another byte
+                page.nestedInclude(() -> {
+                            try {
+                                chain.doFilter(req, res);
+                            } finally {
+                                end.returned(endpoint.includeEnds(cycleBefore));
+                            }
+                        },
+                        () -> Settlement.chargeable(holder.reportedActual()) != null,
+                        () -> end.cycle,
+                        () -> end.cycle != null && Settlement.chargeable(end.cycle.figure(end.reported)) != null);
             } else {
                 chain.doFilter(req, res);
             }
         } finally {
-            EndpointRequest.IncludeCycle cycle = endpoint.includeEnds(cycleBefore);
+            if (!end.returned) {
+                end.returned(endpoint.includeEnds(cycleBefore));
+            }
+            EndpointRequest.IncludeCycle cycle = end.cycle;
             // closed to the cycle's request first: a worker's write from now on is kept in the cycle, never the holder's
             Object reported = cycle == null ? holder.reportedActual() : cycle.includeReturned(holder);
+            end.reported = reported;
             setUnreported(req, before);
             holder.restoreReportedActual(kept);
             if (cycle != null) {
@@ -1521,6 +1538,21 @@ public final class QuotaFilter implements Filter {
             } else if (reported != null) {
                 holder.nestedReported(settling -> reported);
             }
+        }
+    }
+
+    /** How an include nested in a held dispatch ended ({@link #nested}). */
+    private static final class IncludeEnd {
+        /** Whether {@link EndpointRequest#includeEnds} was told. */
+        boolean returned;
+        /** The request of the async cycle the include started; null: none. */
+        volatile EndpointRequest.IncludeCycle cycle;
+        /** What the include had reported when it returned; its cycle's worker may replace it later. */
+        volatile Object reported;
+
+        void returned(EndpointRequest.IncludeCycle started) {
+            returned = true;
+            cycle = started;
         }
     }
 

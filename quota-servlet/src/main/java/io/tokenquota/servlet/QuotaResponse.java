@@ -93,6 +93,18 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return getStatus();
     }
 
+    /**
+     * The status bytes written now are judged under: those an include's async cycle writes after the include
+     * returned ({@code late}) under the status that include had set, else 200, as while it ran; else
+     * {@link #answerStatus}. Callers hold this.
+     */
+    private int answerStatus(LateWrites late) {
+        if (late != null) {
+            return late.status != 0 ? late.status : 200;
+        }
+        return answerStatus();
+    }
+
     /*
      * The container's response as the filter reads it, also once the container has let go of it under an endpoint
      * still at work (round 418: Tomcat's stop of a busy service recycles an open async request, whose facade then
@@ -139,15 +151,22 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     /**
      * Runs an include nested in the held dispatch ({@code QuotaFilter.nested}): what it writes is judged
      * under its own status ({@link #answerStatus}), not the page's, and the page's status is the page's
-     * again afterwards.
+     * again afterwards. {@code startedCycle}, asked once the include returned: the request of the async cycle
+     * the include started, or null; what that cycle writes from then on is still the include's
+     * ({@link #throughInclude}), judged under the include's status, and covered when {@code lateFigure}, asked
+     * when the call settles, says the include reported a figure the ledger can charge.
      */
-    void nestedInclude(Included include, java.util.function.BooleanSupplier reportedFigure)
+    void nestedInclude(Included include, java.util.function.BooleanSupplier reportedFigure,
+                       java.util.function.Supplier<EndpointRequest.IncludeCycle> startedCycle,
+                       java.util.function.BooleanSupplier lateFigure)
             throws IOException, jakarta.servlet.ServletException {
         int pageStatus;
         Long before;
         long textBefore;
         long usageCoveredBefore;
         long textCoveredBefore;
+        long lateUsageBefore;
+        long lateTextBefore;
         synchronized (this) {
             pageStatus = includedStatus;
             includedStatus = 0;
@@ -156,29 +175,313 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             textBefore = sniffer.textSoFar();
             usageCoveredBefore = coveredUsage;
             textCoveredBefore = sniffer.covered();
+            lateUsageBefore = lateUsage;
+            lateTextBefore = lateText;
         }
         try {
             include.run();
         } finally {
             synchronized (this) {
                 nesting--;
+                int own = includedStatus;
                 includedStatus = pageStatus;
+                EndpointRequest.IncludeCycle cycle = startedCycle.get();
+                if (cycle != null) {
+                    // opened under the same lock as the include's own share is measured: no byte its worker writes
+                    // falls between the two and is taken for the page's (round 478)
+                    lateWrites.put(cycle, new LateWrites(cycle, own, lateFigure));
+                }
                 if (reportedFigure.getAsBoolean()) {
                     // the include's figure stands for everything it wrote: usage read from its bytes (an
                     // endpoint that reports its figure and answers with usage, included by a shim) is
                     // that same call, already charged by the figure, and must not count again
                     // (less what includes nested in it covered already: round 281, a fragment's fragment's text
-                    // was covered twice, the second time out of the page's own)
+                    // was covered twice, the second time out of the page's own; and less what another include's
+                    // async cycle wrote meanwhile, which is that include's: round 478)
                     Long after = usageReadSoFar();
-                    long read = (after == null ? 0 : after) - (before == null ? 0 : before) - (coveredUsage - usageCoveredBefore);
+                    long read = (after == null ? 0 : after) - (before == null ? 0 : before)
+                            - (coveredUsage - usageCoveredBefore) - (lateUsage - lateUsageBefore);
                     if (read > 0) {
                         coveredUsage += read;
                     }
                     // and so does the text it wrote (round 279: a fragment's 4,400 tokens of text were charged
                     // again beside its figure)
-                    sniffer.cover(sniffer.textSoFar() - textBefore - (sniffer.covered() - textCoveredBefore));
+                    sniffer.cover(sniffer.textSoFar() - textBefore - (sniffer.covered() - textCoveredBefore)
+                            - (lateText - lateTextBefore));
                 }
             }
+        }
+    }
+
+    /**
+     * The thread writing through the response of an async cycle an include nested in the held dispatch started
+     * ({@link #throughInclude}): that cycle while it writes, else null. Per thread: the page's own thread may write
+     * to the same response meanwhile, and what it writes is the page's.
+     */
+    private static final ThreadLocal<EndpointRequest.IncludeCycle> WRITING_THROUGH = new ThreadLocal<>();
+
+    /**
+     * The response an async cycle started inside an include nested in the held dispatch is given
+     * ({@link EndpointRequest.IncludeCycle}), over {@code response}, the one its endpoint would have had: every
+     * write, flush and close through it is marked as that cycle's, so that what the include's worker writes after
+     * the include returned is judged as the include's answer, not the page's ({@link #writingInclude}). The
+     * servlet API hands the worker the page's response there, and a not-found page's 404 released the model's
+     * suggestions the worker wrote, a shim's v1 worker's usage was charged again beside the figure it reported
+     * (round 478). One wrapper per cycle: a second quota filter receives the first's and keeps it.
+     */
+    static jakarta.servlet.ServletResponse throughInclude(EndpointRequest.IncludeCycle cycle,
+                                                          jakarta.servlet.ServletResponse response) {
+        if (!(response instanceof HttpServletResponse http)
+                || response instanceof CycleResponse made && made.cycle == cycle) {
+            return response;
+        }
+        return new CycleResponse(cycle, http);
+    }
+
+    /**
+     * What an include's async cycle wrote through its response ({@link #throughInclude}) once the include returned,
+     * until the cycle is dispatched (from then on the call's own, as any async dispatch's writes are). Guarded by
+     * the response.
+     */
+    private static final class LateWrites {
+        final EndpointRequest.IncludeCycle cycle;
+        /** The status the include had set when it returned; 0: none (judged as 200). */
+        final int status;
+        /** Whether the include's figure, read when the call settles (its worker's last), can be charged. */
+        final java.util.function.BooleanSupplier figure;
+        /** The usage and the text read from what it wrote. */
+        long usage;
+        long text;
+
+        LateWrites(EndpointRequest.IncludeCycle cycle, int status, java.util.function.BooleanSupplier figure) {
+            this.cycle = cycle;
+            this.status = status;
+            this.figure = figure;
+        }
+    }
+
+    /** The includes whose async cycle outlived them, by the cycle's request ({@link #nestedInclude}). Guarded by this. */
+    private final java.util.Map<EndpointRequest.IncludeCycle, LateWrites> lateWrites = new java.util.IdentityHashMap<>();
+    /** The usage and the text read from all that {@link #lateWrites} wrote: no running include's. Guarded by this. */
+    private long lateUsage;
+    private long lateText;
+    /** {@link #lateWrites} were covered by their figures, once, as the call settles ({@link #endSniffing}). */
+    private boolean lateCovered;
+
+    /**
+     * The one rule for whose bytes these are: those the current thread writes through the response of an async
+     * cycle an include started, once that include returned and until the cycle is dispatched, are that include's
+     * (its status, its figure's coverage); null: whoever writes them now (the page, or the include under way).
+     * Callers hold this.
+     */
+    private LateWrites writingInclude() {
+        EndpointRequest.IncludeCycle cycle = WRITING_THROUGH.get();
+        if (cycle == null || cycle.wasDispatched()) {
+            return null;
+        }
+        return lateWrites.get(cycle);
+    }
+
+    /**
+     * Covers, once, the usage and the text each include's async cycle wrote after the include returned when the
+     * include's figure can be charged: that figure stands for them, as for what it wrote while it ran. Read as the
+     * call settles, since the worker may report after it wrote. Callers hold this.
+     */
+    private void coverLateWrites() {
+        if (lateCovered) {
+            return;
+        }
+        lateCovered = true;
+        for (LateWrites late : lateWrites.values()) {
+            if (late.figure.getAsBoolean()) {
+                if (late.usage > 0) {
+                    coveredUsage += late.usage;
+                }
+                sniffer.cover(late.text);
+            }
+        }
+    }
+
+    /** Runs {@code write} marked as {@code cycle}'s ({@link #WRITING_THROUGH}). */
+    private static <T> T through(EndpointRequest.IncludeCycle cycle, IoCall<T> write) throws IOException {
+        EndpointRequest.IncludeCycle outer = WRITING_THROUGH.get();
+        WRITING_THROUGH.set(cycle);
+        try {
+            return write.call();
+        } finally {
+            if (outer == null) {
+                WRITING_THROUGH.remove();
+            } else {
+                WRITING_THROUGH.set(outer);
+            }
+        }
+    }
+
+    private interface IoCall<T> {
+        T call() throws IOException;
+    }
+
+    /** The response of an include's async cycle ({@link #throughInclude}). */
+    private static final class CycleResponse extends HttpServletResponseWrapper {
+        final EndpointRequest.IncludeCycle cycle;
+        /** Guarded by this. */
+        private ServletOutputStream stream;
+        private PrintWriter writer;
+
+        CycleResponse(EndpointRequest.IncludeCycle cycle, HttpServletResponse response) {
+            super(response);
+            this.cycle = cycle;
+        }
+
+        @Override
+        public synchronized ServletOutputStream getOutputStream() throws IOException {
+            ServletOutputStream out = super.getOutputStream();
+            if (stream == null || ((CycleStream) stream).out != out) {
+                stream = new CycleStream(cycle, out);
+            }
+            return stream;
+        }
+
+        @Override
+        public synchronized PrintWriter getWriter() throws IOException {
+            PrintWriter out = super.getWriter();
+            if (writer == null || ((CycleWriter) writer).out != out) {
+                writer = new CycleWriter(cycle, out);
+            }
+            return writer;
+        }
+
+        @Override
+        public void flushBuffer() throws IOException {
+            through(cycle, () -> {
+                super.flushBuffer();
+                return null;
+            });
+        }
+    }
+
+    /** The stream of an include's async cycle: each call marked as the cycle's. */
+    private static final class CycleStream extends ServletOutputStream {
+        private final EndpointRequest.IncludeCycle cycle;
+        final ServletOutputStream out;
+
+        CycleStream(EndpointRequest.IncludeCycle cycle, ServletOutputStream out) {
+            this.cycle = cycle;
+            this.out = out;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            through(cycle, () -> {
+                out.write(b);
+                return null;
+            });
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            through(cycle, () -> {
+                out.write(b, off, len);
+                return null;
+            });
+        }
+
+        @Override
+        public void print(String s) throws IOException {
+            through(cycle, () -> {
+                out.print(s);
+                return null;
+            });
+        }
+
+        @Override
+        public void println(String s) throws IOException {
+            through(cycle, () -> {
+                out.println(s);
+                return null;
+            });
+        }
+
+        @Override
+        public void println() throws IOException {
+            through(cycle, () -> {
+                out.println();
+                return null;
+            });
+        }
+
+        @Override
+        public void flush() throws IOException {
+            through(cycle, () -> {
+                out.flush();
+                return null;
+            });
+        }
+
+        @Override
+        public void close() throws IOException {
+            through(cycle, () -> {
+                out.close();
+                return null;
+            });
+        }
+
+        @Override
+        public boolean isReady() {
+            return out.isReady();
+        }
+
+        @Override
+        public void setWriteListener(WriteListener listener) {
+            out.setWriteListener(listener);
+        }
+    }
+
+    /** The writer of an include's async cycle: each call marked as the cycle's. */
+    private static final class CycleWriter extends PrintWriter {
+        final PrintWriter out;
+
+        CycleWriter(EndpointRequest.IncludeCycle cycle, PrintWriter out) {
+            // PrintWriter(Writer) adds no buffer of its own: each write reaches out as it is made
+            super(new Writer() {
+                @Override
+                public void write(char[] cbuf, int off, int len) throws IOException {
+                    through(cycle, () -> {
+                        out.write(cbuf, off, len);
+                        return null;
+                    });
+                }
+
+                @Override
+                public void write(String s, int off, int len) throws IOException {
+                    through(cycle, () -> {
+                        out.write(s, off, len);
+                        return null;
+                    });
+                }
+
+                @Override
+                public void flush() throws IOException {
+                    through(cycle, () -> {
+                        out.flush();
+                        return null;
+                    });
+                }
+
+                @Override
+                public void close() throws IOException {
+                    through(cycle, () -> {
+                        out.close();
+                        return null;
+                    });
+                }
+            });
+            this.out = out;
+        }
+
+        @Override
+        public boolean checkError() {
+            return super.checkError() | out.checkError();
         }
     }
 
@@ -879,6 +1182,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (!sniffer.started() && pending.size() > 0) {
             startSniffing(null, 0, 0);
         }
+        coverLateWrites();
     }
 
     @Override
@@ -940,12 +1244,22 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (len == 0) {
             return;
         }
+        LateWrites late;
+        Long usageBefore = null;
+        long textBefore = 0;
+        boolean held = false;
         synchronized (this) {
             wroteBody = true;
+            late = writingInclude();
+            if (late != null) {
+                // what came before is read as whose it was, so that these bytes' usage and text are told apart
+                usageBefore = usageReadSoFar();
+                textBefore = sniffer.textSoFar();
+            }
             // an include's bytes too, under its own status: they are the included call's answer
-            int status = answerStatus();
+            int status = answerStatus(late);
             if (status >= 200 && status < 300) {
-                (nesting > 0 ? includedAnswer : answer).feed(b, off, len);
+                (late != null || nesting > 0 ? includedAnswer : answer).feed(b, off, len);
             }
             if (!sniffer.started()) {
                 // the format is told from the first visible characters: a relay that passes on an
@@ -953,12 +1267,26 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 if ((!isCommitted() || (blank(pending.toByteArray(), 0, pending.size()) && blank(b, off, len)))
                         && pending.size() + len <= pendingLimit()) {
                     pending.write(b, off, len);
-                    return;
+                    held = true;
+                } else {
+                    startSniffing(b, off, len);
                 }
-                startSniffing(b, off, len);
             }
         }
-        sniffer.feed(b, off, len);
+        if (!held) {
+            sniffer.feed(b, off, len);
+        }
+        if (late != null) {
+            synchronized (this) {
+                Long after = usageReadSoFar();
+                long usage = (after == null ? 0 : after) - (usageBefore == null ? 0 : usageBefore);
+                long text = sniffer.textSoFar() - textBefore;
+                late.usage += usage;
+                late.text += text;
+                lateUsage += usage;
+                lateText += text;
+            }
+        }
     }
 
     /**

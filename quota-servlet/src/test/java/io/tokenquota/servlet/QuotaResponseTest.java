@@ -123,4 +123,111 @@ final class QuotaResponseTest {
             assertTrue(response.clientGone());
         }
     }
+
+    /** A committed response labelled {@code contentType} that takes every write, its status as last set. */
+    private static HttpServletResponse open(String contentType, int status) {
+        int[] now = {status};
+        ServletOutputStream sink = new ServletOutputStream() {
+            @Override
+            public void write(int b) {
+                // the client's
+            }
+
+            @Override
+            public boolean isReady() {
+                return true;
+            }
+
+            @Override
+            public void setWriteListener(WriteListener listener) {
+                // not asynchronous
+            }
+        };
+        return (HttpServletResponse) Proxy.newProxyInstance(QuotaResponseTest.class.getClassLoader(),
+                new Class<?>[] {HttpServletResponse.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "getOutputStream" -> sink;
+                    case "getContentType" -> contentType;
+                    case "isCommitted" -> true;
+                    case "getStatus" -> now[0];
+                    case "setStatus" -> {
+                        now[0] = (Integer) args[0];
+                        yield null;
+                    }
+                    case "getHeaders" -> java.util.List.of();
+                    default -> null;
+                });
+    }
+
+    /** The request of an async cycle an include started ({@link EndpointRequest.IncludeCycle}). */
+    private static EndpointRequest.IncludeCycle cycle() {
+        return new EndpointRequest.IncludeCycle((jakarta.servlet.http.HttpServletRequest) Proxy.newProxyInstance(
+                QuotaResponseTest.class.getClassLoader(), new Class<?>[] {jakarta.servlet.http.HttpServletRequest.class},
+                (proxy, method, args) -> null));
+    }
+
+    /** An include that started {@code cycle} and returned at once, its worker still to write. */
+    private static void includeReturns(QuotaResponse page, EndpointRequest.IncludeCycle cycle, boolean lateFigure)
+            throws Exception {
+        page.nestedInclude(() -> { }, () -> false, () -> cycle, () -> lateFigure);
+    }
+
+    private static final byte[] SUGGESTIONS = "<h2>Did you mean</h2><ul><li>Quarterly planning</li></ul>"
+            .getBytes(StandardCharsets.UTF_8);
+
+    @Test
+    void whatAnIncludesAsyncCycleWritesAfterTheIncludeReturnedIsJudgedUnderTheIncludesStatus() throws Exception {
+        // round 478: a not-found page's suggestions fragment, written by its worker once the include returned
+        QuotaResponse page = new QuotaResponse(open("text/html", 200), new UsageSniffer(), () -> { }, false, () -> true);
+        page.setStatus(404);
+        page.getOutputStream().write("<p>No such article.</p>".getBytes(StandardCharsets.UTF_8));
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, false);
+        assertTrue(!page.answering(), "the page's own text under its 404 is no answer");
+        QuotaResponse.throughInclude(cycle, page).getOutputStream().write(SUGGESTIONS);
+        assertTrue(page.answering(), "the include's bytes are its answer, under its own 200");
+    }
+
+    @Test
+    void thePagesOwnBytesAfterTheIncludeReturnedStayThePages() throws Exception {
+        // control: the same bytes written through the page's response, not the cycle's
+        QuotaResponse page = new QuotaResponse(open("text/html", 200), new UsageSniffer(), () -> { }, false, () -> true);
+        page.setStatus(404);
+        includeReturns(page, cycle(), false);
+        page.getOutputStream().write(SUGGESTIONS);
+        assertTrue(!page.answering());
+    }
+
+    @Test
+    void usageAnIncludesAsyncCycleWritesAfterTheIncludeReturnedIsCoveredByItsFigure() throws Exception {
+        // round 478: a shim's v1 worker reports its figure and answers with usage after the include returned
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, true);
+        QuotaResponse.throughInclude(cycle, page).getOutputStream().write(COMPLETION);
+        page.endSniffing();
+        assertEquals(10_000L, page.sniffer().usage());
+        assertEquals(10_000L, page.coveredUsage(), "the include's figure stands for the usage it wrote");
+    }
+
+    @Test
+    void usageAnIncludesAsyncCycleWritesIsThePagesWithoutAFigureOrOnceDispatched() throws Exception {
+        // no figure to stand for it: the usage is the only reading of that call
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, false);
+        QuotaResponse.throughInclude(cycle, page).getOutputStream().write(COMPLETION);
+        page.endSniffing();
+        assertEquals(0L, page.coveredUsage());
+        // a dispatched cycle runs the page's path again: what it writes from then on is the call's own
+        QuotaResponse dispatchedPage = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { },
+                false, () -> true);
+        EndpointRequest.IncludeCycle dispatched = cycle();
+        includeReturns(dispatchedPage, dispatched, true);
+        dispatched.dispatched();
+        QuotaResponse.throughInclude(dispatched, dispatchedPage).getOutputStream().write(COMPLETION);
+        dispatchedPage.endSniffing();
+        assertEquals(0L, dispatchedPage.coveredUsage());
+    }
 }
