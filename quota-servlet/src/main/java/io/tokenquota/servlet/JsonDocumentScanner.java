@@ -574,6 +574,12 @@ final class JsonDocumentScanner {
     /** The bytes of llama.cpp's piece being read as a list of bytes (a piece that is no UTF-8 text on its own). */
     private int pieceBytes;
     /**
+     * The names each object being read has given so far, by depth, while root names are noted ({@link #countName}):
+     * the answer scanner takes duplicate names as the relays it reads do, and a name repeated carries what it holds
+     * each time (round 482). At most {@link #MOST_COUNT_NAMES} an object.
+     */
+    private Set<String>[] countNamesAt;
+    /**
      * Bytes of the answer never reached the parser (a string past {@link #KEPT_STRING_BYTES}, a value nested past
      * {@link #KEPT_DEPTH}) while root names are noted: no count's answer holds such, its strings being a token's few
      * characters, its values a few levels deep. Kept for every later document: the bytes are filtered ahead of the
@@ -1263,6 +1269,9 @@ final class JsonDocumentScanner {
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
+                    if (notingRootNames && object) {
+                        countNames(depth).clear();
+                    }
                 }
                 if (depth == 2 && objectAt[1] && "result".equals(fieldAt[1])) {
                     // a JSON-RPC result: its members are noted (an object), or it is none of a shape
@@ -1841,14 +1850,16 @@ final class JsonDocumentScanner {
      * @param text          the characters of its text: every string value, and every name below the root that is
      *                      none of {@link #COUNT_NAMES}; a token's piece as the text it stands for (a byte written
      *                      {@code <0xE4>}, or a list of bytes, is one; Vertex's base64 its bytes), a token's id and
-     *                      offsets none, any other number its characters
+     *                      offsets none, any other number or literal its characters
      * @param tokenStrings  the strings vLLM's {@code token_strs} lists, -1 where it lists none ({@code null}, absent)
      * @param offset        the largest offset into the text sent a token gives (TGI's {@code start} and
      *                      {@code stop}), -1 where none does
      * @param odd           something stands where a tokenizer lists its tokens that is no token (an id is a number
      *                      below {@link #TOKEN_IDS}, Vertex's its digits too; a piece's byte at most 255; an offset a
      *                      number; a token object holds its tokenizer's fields only, its text at most
-     *                      {@link #MOST_PIECE_CHARS}), or a value too long or too deep for a count was dropped unread
+     *                      {@link #MOST_PIECE_CHARS}), a name is given twice in one object ({@link #countName}),
+     *                      a value is of a type its place does not document ({@link #countType}), or a value too
+     *                      long or too deep for a count was dropped unread
      */
     record CountContent(long text, long tokenStrings, long offset, boolean odd) { }
 
@@ -1870,8 +1881,12 @@ final class JsonDocumentScanner {
     private void countValue(JsonToken t) throws IOException {
         boolean id = t == JsonToken.VALUE_NUMBER_INT;
         String string = t == JsonToken.VALUE_STRING ? parser.getText() : null;
-        // a number is text until its place makes it an id, a byte or an offset
-        long chars = string != null ? string.length() : t.isNumeric() ? parser.getTextLength() : 0;
+        // a scalar is text until its place makes it an id, a byte or an offset: a number its digits, a
+        // literal (true, false, null) its letters, which carry text as digits do (round 482: an essay's bits
+        // as 32,000 booleans)
+        long chars = string != null ? string.length() : t.isNumeric() ? parser.getTextLength()
+                : t.isScalarValue() ? t.asString().length() : 0;
+        countOdd |= !countType(t);
         boolean tokensList = objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1]);
         boolean vertexList = objectAt[1] && !objectAt[2] && COUNT_LISTED.equals(fieldAt[1]);
         if (depth == 2 && tokensList) {
@@ -1922,6 +1937,72 @@ final class JsonDocumentScanner {
     }
 
     /**
+     * Whether a value of type {@code t} is one a count's answer documents at the current place (round 482: an essay's
+     * bits as 32,000 booleans where vLLM writes {@code max_model_len}, an int, beside a count of 70 were counted as no
+     * text). A count's root fields: a figure is an integer ({@code count}, {@code max_model_len}, {@code totalTokens},
+     * {@code cachedContentTokenCount}, {@code totalBillableCharacters}, {@code input_tokens}, {@code inputTokens}),
+     * a list a list ({@code tokens}, {@code token_strs} or {@code null}, {@code promptTokensDetails},
+     * {@code cacheTokensDetails}, {@code tokensInfo}), Anthropic's {@code context_management} an object or
+     * {@code null}, OpenAI's {@code object} a string; a Gemini detail an object of a {@code modality} string and a
+     * {@code tokenCount} integer, Anthropic's {@code original_input_tokens} an integer; a Vertex content an object of
+     * {@code tokens} and {@code tokenIds} lists and a {@code role} string; a TGI token's {@code id}, {@code start} and
+     * {@code stop} integers, its {@code text} a string. What stands in a tokenizer's lists is checked by
+     * {@link #countValue} itself; a name no count has (a root one makes it none of an endpoint's: CountShape#fits;
+     * one below is text) holds any value.
+     */
+    private boolean countType(JsonToken t) {
+        boolean integer = t == JsonToken.VALUE_NUMBER_INT;
+        boolean list = t == JsonToken.START_ARRAY;
+        boolean object = t == JsonToken.START_OBJECT;
+        if (depth == 1 && objectAt[1] && fieldAt[1] != null && inRootArray) {
+            return switch (fieldAt[1]) {
+                case "id", "start", "stop" -> integer;
+                case "text" -> t == JsonToken.VALUE_STRING;
+                default -> true;
+            };
+        }
+        if (depth == 1 && objectAt[1] && fieldAt[1] != null) {
+            return switch (fieldAt[1]) {
+                case COUNT_TOKENS, "max_model_len", COUNT_TOTAL, "cachedContentTokenCount", "totalBillableCharacters",
+                        LMDEPLOY_INPUT, COUNT_INPUT -> integer;
+                case LMDEPLOY_OUTPUT, "promptTokensDetails", "cacheTokensDetails", COUNT_LISTED -> list;
+                case TOKEN_STRINGS -> list || t == JsonToken.VALUE_NULL;
+                case "context_management" -> object || t == JsonToken.VALUE_NULL;
+                case "object" -> t == JsonToken.VALUE_STRING;
+                default -> true;
+            };
+        }
+        if (depth == 2 && objectAt[1] && objectAt[2] && "context_management".equals(fieldAt[1])) {
+            return !"original_input_tokens".equals(fieldAt[2]) || integer;
+        }
+        if (depth < 2 || !objectAt[1] || objectAt[2] || !DETAILED_COUNTS.contains(fieldAt[1])) {
+            return true;
+        }
+        if (depth == 2) {
+            // a detail, a content
+            return object;
+        }
+        if (depth != 3 || !objectAt[3] || fieldAt[3] == null) {
+            return true;
+        }
+        if (COUNT_LISTED.equals(fieldAt[1])) {
+            return switch (fieldAt[3]) {
+                case LMDEPLOY_OUTPUT, "tokenIds" -> list;
+                case "role" -> t == JsonToken.VALUE_STRING;
+                default -> true;
+            };
+        }
+        return switch (fieldAt[3]) {
+            case "modality" -> t == JsonToken.VALUE_STRING;
+            case "tokenCount" -> integer;
+            default -> true;
+        };
+    }
+
+    /** The root lists of a count's answer whose elements are objects of their own: Gemini's details, Vertex's contents. */
+    private static final Set<String> DETAILED_COUNTS = Set.of("promptTokensDetails", "cacheTokensDetails", COUNT_LISTED);
+
+    /**
      * The ids a vocabulary's tokens have are below this: the largest common vocabularies hold some 262,144 tokens
      * (Gemma 3's; NLLB's 256,206, o200k's 200,019, Qwen's 151,936, Llama 3's 128,256), and this leaves them room
      * fourfold. An integer past it is no token's id but text written as digits (round 477).
@@ -1944,12 +2025,40 @@ final class JsonDocumentScanner {
      * only. Root names are the endpoint's (UsageSniffer.CountShape#fits).
      */
     private void countName(String name) {
+        if (depth >= 1 && depth <= TRACKED_DEPTH && objectAt[depth]) {
+            // a name given twice in one object, or more names than a count's object has (round 482: an essay as
+            // 400 ids in each of 70 llama.cpp token objects, counted 70 tokens and no text), at any depth
+            Set<String> names = countNames(depth);
+            countOdd |= names.contains(name) || names.size() >= MOST_COUNT_NAMES;
+            if (names.size() < MOST_COUNT_NAMES) {
+                names.add(name);
+            }
+        }
         if (depth >= 2 && !COUNT_NAMES.contains(name)) {
             countText = saturatedSum(countText, name.length());
         }
         if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
             countOdd |= !"id".equals(name) && !"piece".equals(name);
         }
+    }
+
+    /**
+     * The most names an object of a count's answer may give: a count's objects have at most five (Gemini's root), and
+     * a name it does not document below its root is text it carries, held by the request's bytes (UsageSniffer);
+     * past this many, what is kept to tell a name given twice would grow with the answer.
+     */
+    static final int MOST_COUNT_NAMES = 64;
+
+    /** The names the object at {@code depth} has given so far ({@link #countNamesAt}). */
+    @SuppressWarnings("unchecked")
+    private Set<String> countNames(int depth) {
+        if (countNamesAt == null) {
+            countNamesAt = new Set[TRACKED_DEPTH + 1];
+        }
+        if (countNamesAt[depth] == null) {
+            countNamesAt[depth] = new java.util.HashSet<>();
+        }
+        return countNamesAt[depth];
     }
 
     /** The characters of a token's text {@code piece}, a byte written as SentencePiece writes one ({@code <0xE4>}) one. */

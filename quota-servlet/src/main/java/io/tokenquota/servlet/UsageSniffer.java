@@ -1379,6 +1379,10 @@ final class UsageSniffer {
      * has ({@link JsonDocumentScanner#TOKEN_IDS}), a TGI token's offsets within the text sent (at most its bytes and
      * the slack), any other number text of its digits (round 477: an essay written as 200 integers of 337 digits in
      * a tokenizer's ids was released).</li>
+     * <li>and, whatever a model may write into it, the answer is no larger than a count's of as many tokens
+     * ({@link #COUNT_BYTES_PER_TOKEN}): round 482 wrote an essay as ids repeated in a token object and as booleans
+     * where a figure stands, after rounds 472 and 477 had written it as text and as big integers. Each channel is
+     * closed where it is read; this bound holds for those not yet found.</li>
      * </ul>
      * All of it is summed while the answer is read, nothing kept.
      */
@@ -1396,9 +1400,26 @@ final class UsageSniffer {
             return false;
         }
         long sent = requestBytes > Long.MAX_VALUE - TEMPLATE_SLACK ? Long.MAX_VALUE : requestBytes + TEMPLATE_SLACK;
+        long most = count > (Long.MAX_VALUE - COUNT_BYTES_SLACK) / COUNT_BYTES_PER_TOKEN ? Long.MAX_VALUE
+                : Math.max(0, count) * COUNT_BYTES_PER_TOKEN + COUNT_BYTES_SLACK;
         return count >= (inputEstimate + 3) / 4 && countText <= sent && countOffset <= sent
-                && (!countingPath.bodyOnly() || count <= sent);
+                && (!countingPath.bodyOnly() || count <= sent) && fed <= most;
     }
+
+    /**
+     * The most bytes a count's answer takes a token it counts (round 482), as the filter reads it (inflated, if it
+     * was compressed: {@link #decoded} reads those bytes): a count's answer is its figures and, for a tokenizer,
+     * each token's id, text and offsets. Measured (docs/decisions.md) on some 1,900 tokens of prose and of code and
+     * 600 of Chinese, written compact, with non-ASCII escaped, and indented as Jackson's and Python's pretty
+     * printers and Google's APIs write: vLLM with {@code token_strs} 14 to 37, llama.cpp with pieces 28 to 58, TGI
+     * 52 to 87, Vertex's {@code computeTokens} 18 to 36 (124 where each content holds one token, its fields
+     * repeated), a provider's number ({@code countTokens}, {@code count_tokens}, {@code input_tokens},
+     * {@code count-tokens}) a few hundred bytes whatever its count ({@link #COUNT_BYTES_SLACK}). Twice TGI's
+     * compact figure, and above every one measured.
+     */
+    static final long COUNT_BYTES_PER_TOKEN = 128;
+    /** What a count's answer takes beside its tokens: its root fields, Gemini's details, indentation. */
+    static final long COUNT_BYTES_SLACK = 1024;
 
     /**
      * What a count's answer may carry past the request's bytes, in characters of text and in tokens: what a chat

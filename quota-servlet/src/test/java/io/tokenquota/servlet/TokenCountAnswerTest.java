@@ -21,12 +21,16 @@ final class TokenCountAnswerTest {
 
     /** As {@link #count(String, String, long)}, the request having sent {@code sent} bytes. */
     private static boolean count(String path, String body, long estimate, long sent) {
+        return count(path, body.getBytes(StandardCharsets.UTF_8), null, estimate, sent);
+    }
+
+    /** As {@link #count(String, String, long, long)}, the answer's {@code bytes} sent under {@code encoding}. */
+    private static boolean count(String path, byte[] bytes, String encoding, long estimate, long sent) {
         UsageSniffer s = new UsageSniffer(estimate);
         if (UsageSniffer.countsTokens(path)) {
             s.countingPath(path, sent);
         }
-        s.begin("application/json", null, null);
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        s.begin("application/json", encoding, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, 64)));
         s.feed(bytes, 0, bytes.length);
         s.finish();
         return s.tokenCount();
@@ -320,5 +324,115 @@ final class TokenCountAnswerTest {
         assertFalse(count("/gw/v1beta/models/m:countTokens", figures, 0, 2 + 4 * 337 - SLACK - 1));
         String lengths = "{\"count\":1,\"max_model_len\":" + list(200, big) + ",\"tokens\":[1]}";
         assertFalse(count("/gw/tokenize", lengths, 0, 230));
+    }
+
+    /**
+     * Round 482: a name given twice in one object of a count's answer, at any depth, makes it no count (each time it
+     * carries what it holds: an essay as 400 ids in each of 70 llama.cpp token objects was 70 tokens and no text).
+     */
+    @Test
+    void aNameGivenTwiceIsNoCount() {
+        long sent = 100_000;
+        assertTrue(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"piece\":\"a\"},{\"id\":2,\"piece\":\"b\"}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"id\":2,\"piece\":\"a\"}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"piece\":\"a\",\"piece\":\"b\"}]}", 0, sent));
+        assertTrue(count("/gw/tokenize", "[{\"id\":1,\"text\":\"a\",\"start\":0,\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/tokenize", "[{\"id\":1,\"id\":2,\"text\":\"a\",\"start\":0,\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"count\":1,\"count\":1,\"tokens\":[1]}", 0, sent));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":3,\"promptTokensDetails\":"
+                + "[{\"modality\":\"TEXT\",\"tokenCount\":3,\"tokenCount\":1}]}", 0, sent));
+        assertFalse(count("/gw/v1/projects/p/models/m:computeTokens", "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],"
+                + "\"tokenIds\":[\"651\"],\"tokenIds\":[\"651\"]}]}", 0, sent));
+        assertFalse(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":3,\"context_management\":"
+                + "{\"x\":{\"a\":1,\"a\":2}}}", 0, sent));
+        // the same names in sibling objects are no repetition
+        assertTrue(count("/gw/v1/projects/p/models/m:computeTokens", "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],"
+                + "\"tokenIds\":[\"651\"],\"role\":\"user\"},{\"tokens\":[\"SGk=\"],\"tokenIds\":[\"2151\"],"
+                + "\"role\":\"model\"}]}", 0, sent));
+        // more names in one object than are kept to tell a repetition: no count
+        StringBuilder names = new StringBuilder("{\"input_tokens\":3,\"context_management\":{");
+        for (int i = 0; i <= JsonDocumentScanner.MOST_COUNT_NAMES; i++) {
+            names.append(i == 0 ? "" : ",").append("\"n").append(i).append("\":1");
+        }
+        assertFalse(count("/gw/v1/messages/count_tokens", names.append("}}").toString(), 0, sent));
+    }
+
+    /**
+     * Round 482: a value of a type its place does not document makes the answer no count (an essay's bits as
+     * booleans where vLLM writes max_model_len); a literal where no count documents one is text of its letters.
+     */
+    @Test
+    void aValueOfAnotherTypeIsNoCount() {
+        long sent = 100_000;
+        String vllm = "{\"count\":1,\"max_model_len\":%s,\"tokens\":[1],\"token_strs\":%s}";
+        assertTrue(count("/gw/tokenize", vllm.formatted("131072", "null"), 0, sent));
+        assertTrue(count("/gw/tokenize", vllm.formatted("131072", "[\"a\"]"), 0, sent));
+        for (String odd : new String[] {"[true,false]", "\"131072\"", "true", "null", "{}", "131072.5"}) {
+            assertFalse(count("/gw/tokenize", vllm.formatted(odd, "null"), 0, sent), odd);
+        }
+        assertFalse(count("/gw/tokenize", vllm.formatted("131072", "\"a\""), 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"count\":\"1\",\"tokens\":[1]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "[{\"id\":1,\"text\":5,\"start\":0,\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/tokenize", "[{\"id\":1,\"text\":\"a\",\"start\":0,\"stop\":[1]}]", 0, sent));
+        assertTrue(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":3,\"context_management\":null}", 0, sent));
+        assertFalse(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":3,\"context_management\":"
+                + "{\"original_input_tokens\":[true]}}", 0, sent));
+        assertFalse(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":3,\"context_management\":[]}", 0, sent));
+        assertFalse(count("/gw/v1/responses/input_tokens", "{\"object\":[\"response.input_tokens\"],"
+                + "\"input_tokens\":3}", 0, sent));
+        String gemini = "{\"totalTokens\":3,\"promptTokensDetails\":[%s]}";
+        assertTrue(count("/gw/v1beta/models/m:countTokens", gemini.formatted("{\"modality\":\"TEXT\",\"tokenCount\":3}"),
+                0, sent));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", gemini.formatted("{\"modality\":false,\"tokenCount\":3}"),
+                0, sent));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", gemini.formatted("{\"modality\":\"TEXT\",\"tokenCount\":null}"),
+                0, sent));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", gemini.formatted("true"), 0, sent));
+        String vertex = "/gw/v1/projects/p/models/m:computeTokens";
+        assertFalse(count(vertex, "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],\"tokenIds\":[\"651\"],\"role\":1}]}", 0, sent));
+        assertFalse(count(vertex, "{\"tokensInfo\":[{\"tokens\":\"VGhl\",\"tokenIds\":[\"651\"]}]}", 0, sent));
+        assertFalse(count(vertex, "{\"tokensInfo\":[[\"VGhl\"]]}", 0, sent));
+        // where no count documents a value, a literal is text of its letters, as a number is of its digits: 300
+        // booleans are 1,200 characters, beside the name's one and the count's three digits
+        String literals = "{\"input_tokens\":310,\"context_management\":{\"b\":" + list(300, "true") + "}}";
+        assertTrue(count("/gw/v1/messages/count_tokens", literals, 0, 1_204 - SLACK));
+        assertFalse(count("/gw/v1/messages/count_tokens", literals, 0, 1_204 - SLACK - 1));
+    }
+
+    /**
+     * Round 482: whatever channel a model writes through, a count's answer is at most COUNT_BYTES_PER_TOKEN bytes a
+     * token it counts and COUNT_BYTES_SLACK, counted as read: inflated where it came compressed.
+     */
+    @Test
+    void aCountsAnswerIsAtMostSoManyBytesAToken() throws java.io.IOException {
+        long sent = 100_000;
+        long most = 10 * UsageSniffer.COUNT_BYTES_PER_TOKEN + UsageSniffer.COUNT_BYTES_SLACK;
+        String ids = "{\"tokens\":" + list(10, "791");
+        // an essay in white space between ids: nothing but the bytes tells it
+        String fits = ids + " ".repeat((int) most - ids.length() - 1) + "}";
+        assertTrue(count("/gw/tokenize", fits, 0, sent));
+        assertFalse(count("/gw/tokenize", " " + fits, 0, sent));
+        java.io.ByteArrayOutputStream gz = new java.io.ByteArrayOutputStream();
+        try (java.util.zip.GZIPOutputStream out = new java.util.zip.GZIPOutputStream(gz)) {
+            out.write((" " + fits).getBytes(StandardCharsets.UTF_8));
+        }
+        byte[] gzip = gz.toByteArray();
+        assertTrue(gzip.length < most, "compressed to " + gzip.length);
+        assertFalse(count("/gw/tokenize", gzip, "gzip", 0, sent));
+        gz.reset();
+        try (java.util.zip.GZIPOutputStream out = new java.util.zip.GZIPOutputStream(gz)) {
+            out.write(fits.getBytes(StandardCharsets.UTF_8));
+        }
+        assertTrue(count("/gw/tokenize", gz.toByteArray(), "gzip", 0, sent));
+        // a provider's count answers a figure, a few hundred bytes indented, whatever it counts
+        assertTrue(count("/gw/v1beta/models/m:countTokens", "{\n  \"totalTokens\": 1,\n  \"promptTokensDetails\": [\n"
+                + "    {\n      \"modality\": \"TEXT\",\n      \"tokenCount\": 1\n    }\n  ]\n}\n", 0, sent));
+        // TGI's tokens indented as a pretty printer writes them: some 85 bytes each
+        StringJoiner tgi = new StringJoiner(",\n", "[\n", "\n]");
+        for (int i = 0; i < 200; i++) {
+            tgi.add("  {\n    \"id\" : " + (100_000 + i) + ",\n    \"text\" : \" river\",\n    \"start\" : " + (10_000 + 6 * i)
+                    + ",\n    \"stop\" : " + (10_006 + 6 * i) + "\n  }");
+        }
+        assertTrue(count("/gw/tokenize", tgi.toString(), 0, sent));
     }
 }
