@@ -86,13 +86,15 @@ abstract class AnswerDecoding {
     /**
      * The decoding of AWS's binary event stream, whose payloads go to {@code sink} as server-sent events;
      * {@code agent}: the answer came with the headers only a Bedrock agent's answer has ({@link #agentAnswer});
-     * {@code estimator}: what counts the text of chunks handed on as documents ({@link #chunkDocumentTokens}),
-     * {@code null} when text is not counted.
+     * {@code invokeModel}: it came with InvokeModel's own header ({@link #invokeModelAnswer}).
      */
-    static AnswerDecoding eventStream(Sink sink, boolean agent, io.tokenquota.TokenEstimator estimator) {
-        EventStream decoding = new EventStream(sink, estimator);
+    static AnswerDecoding eventStream(Sink sink, boolean agent, boolean invokeModel) {
+        EventStream decoding = new EventStream(sink);
         if (agent) {
             decoding.agentAnswer();
+        }
+        if (invokeModel) {
+            decoding.invokeModelAnswer();
         }
         return decoding;
     }
@@ -105,6 +107,13 @@ abstract class AnswerDecoding {
     }
 
     /**
+     * The answer is {@code InvokeModelWithResponseStream}'s, by the header only it sends: a chunk that is one JSON
+     * object is the provider's event whatever its fields ({@link EventStream#chunk}); nothing for an encoding.
+     */
+    void invokeModelAnswer() {
+    }
+
+    /**
      * Whether a chunk's decoded bytes were handed on as a provider's JSON document (an
      * {@code InvokeModelWithResponseStream} event) while nothing told the stream from a Bedrock agent's: a usage
      * read from them may be the agent's answer text ({@link EventStream#chunk}); {@code false} for an encoding.
@@ -112,22 +121,6 @@ abstract class AnswerDecoding {
     boolean chunkDocuments() {
         return false;
     }
-
-    /**
-     * The text of the chunks handed on as documents ({@link #chunkDocuments}), in estimated tokens: each chunk's
-     * whole decoded bytes, less {@link #EVENT_ALLOWANCE}; 0 for an encoding.
-     */
-    long chunkDocumentTokens() {
-        return 0;
-    }
-
-    /**
-     * What a provider's event on {@code InvokeModelWithResponseStream} carries besides the model's text, at most, as
-     * the estimator counts it: its JSON's names, marks and ids (an Anthropic {@code message_start} some 100 tokens, an
-     * OpenAI-compatible chunk with its usage and Bedrock's invocation metrics some 160). A chunk document's text
-     * beyond it is text a format's fields did not hold ({@link EventStream#chunk}).
-     */
-    static final long EVENT_ALLOWANCE = 256;
 
     /** An event-stream message's prelude: total length, headers length, the CRC32 of those 8 bytes. */
     static final int PRELUDE = 12;
@@ -551,13 +544,11 @@ abstract class AnswerDecoding {
         private boolean agent;
         /** A chunk's bytes went on as a document before the stream was known to be an agent's. */
         private boolean chunkDocuments;
-        /** Counts the text of chunks handed on as documents ({@link #chunkDocumentTokens}); {@code null}: not counted. */
-        private final io.tokenquota.TokenEstimator estimator;
-        private long chunkDocumentTokens;
+        /** InvokeModel's own header came: a chunk that is one JSON object is the provider's event ({@link #chunk}). */
+        private boolean invokeModel;
 
-        EventStream(Sink sink, io.tokenquota.TokenEstimator estimator) {
+        EventStream(Sink sink) {
             this.sink = sink;
-            this.estimator = estimator;
         }
 
         @Override
@@ -636,8 +627,8 @@ abstract class AnswerDecoding {
         }
 
         @Override
-        long chunkDocumentTokens() {
-            return chunkDocumentTokens;
+        void invokeModelAnswer() {
+            invokeModel = true;
         }
 
         /**
@@ -657,17 +648,19 @@ abstract class AnswerDecoding {
          * blank lines opened events of its own. So a chunk is the provider's document only while nothing AWS sets
          * says the stream is an agent's: the agent's headers ({@link #agentAnswer}), an event of a kind only an
          * agent's stream has ({@link #AGENT_EVENTS}), a chunk's {@code attribution} (an agent's citations), or a
-         * chunk whose bytes are not one JSON object (an InvokeModel chunk's always are: the answer is text). From
-         * then on each chunk's bytes go on as the JSON string of its text, counted as text and never read as a
-         * document. A chunk read as a document before any of these came may still be an agent's (a relay that drops
-         * AWS's headers, the trace off, the fake its first chunk, or the whole answer one JSON object): the usage read
-         * from it is charged at least the text the stream carried ({@link #chunkDocuments}, {@code Settlement}). That
-         * text is the chunk's own, counted here: round 479, an agent's whole answer one JSON object, 5,300 tokens of
-         * prose under a field of its own ({@code history}, a fake trace's {@code rawResponse.content}) beside a usage
-         * of 2, counted nothing by the formats' text fields and was charged 2. Each such chunk counts its whole
-         * decoded bytes less {@link #EVENT_ALLOWANCE}, what a provider's event carries besides its text: a genuine
-         * InvokeModel event's counts nothing beyond the text its format's fields hold (which the report counts as its
-         * output), an answer written as a document all but that allowance.
+         * chunk whose bytes are not one JSON object (an InvokeModel chunk's always are: the answer is text), or one
+         * that is no event of a model family Bedrock serves ({@link InvokeModelEvents#recognized}; unless InvokeModel's
+         * own header came, {@link #invokeModelAnswer}). From then on each chunk's bytes go on as the JSON string of
+         * its text, counted as text, whole, and never read as a document. A chunk read as a document before any of
+         * these came may still be an agent's (a relay that drops AWS's headers, the trace off, the fake its first
+         * chunk written as a provider's event): the usage read from it is charged at least the text the stream
+         * carried ({@link #chunkDocuments}, {@code Settlement}).
+         *
+         * <p>Round 479 had each chunk document count its whole bytes less a 256-token allowance as that text instead.
+         * Round 483 took it both ways: an agent's answer in 24 small JSON objects of its own (each under the
+         * allowance) ending in a usage of 2 was charged 2 for 5,267 tokens of prose; a genuine Cohere Command R
+         * stream, whose {@code stream-end} repeats the answer and the conversation, was charged 10,106 for its 6,642.
+         * A provider's event counts the text its format's fields hold; a document that is none is the agent's text.
          */
         private String chunk(String json) {
             Chunk chunk = base64Bytes(json);
@@ -676,12 +669,8 @@ abstract class AnswerDecoding {
             }
             String decoded = chunk.bytes();
             agent |= chunk.attribution();
-            if (!agent && oneObject(decoded)) {
+            if (!agent && (invokeModel ? oneObject(decoded) : InvokeModelEvents.recognized(decoded))) {
                 chunkDocuments = true;
-                if (estimator != null) {
-                    long tokens = Math.max(0, estimator.estimate(decoded)) - EVENT_ALLOWANCE;
-                    chunkDocumentTokens = StreamText.plus(chunkDocumentTokens, Math.max(0, tokens));
-                }
                 return oneLine(decoded);
             }
             agent = true;

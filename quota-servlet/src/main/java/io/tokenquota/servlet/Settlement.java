@@ -451,9 +451,9 @@ final class Settlement implements AsyncListener {
      * documents ({@link UsageSniffer#usageInChunkBytes}). Round 474: a Bedrock agent's chunks carry its answer's
      * text, which the client can have its model write as a usage; the decoder reads them as text once anything AWS
      * sets says the stream is an agent's, but before that (a relay that drops InvokeAgent's headers, the trace off,
-     * the fake the answer's first chunk or the whole answer written as an InvokeModel document) a chunk is read as
-     * InvokeModelWithResponseStream's, whose bytes are the provider's event, and a usage of 2 charged 5,300 tokens
-     * of text 2. A genuine InvokeModel stream relayed with its own header is not floored at all; one relayed
+     * the fake the answer's first chunk written exactly as a model family's event, {@code InvokeModelEvents}) a
+     * chunk is read as InvokeModelWithResponseStream's, whose bytes are the provider's event, and a usage of 2
+     * charged 5,300 tokens of text 2. A genuine InvokeModel stream relayed with its own header is not floored at all; one relayed
      * without it rarely is: its text is inside those very chunks, and the report counts it as its output beside the
      * input, so the text's estimate passes the report only where the estimator counts it above the provider's
      * whole count, input included (docs/decisions.md, "Bedrock chunks as text").

@@ -480,11 +480,12 @@ final class UsageSniffer {
         boolean awsFraming = awsBody || awsLabel && (head == null || head.length < AnswerDecoding.PRELUDE)
                 && !jsonBody && !eventBody && !partsBody;
         AnswerDecoding undo = encoded && !plain ? AnswerDecoding.of(codings, this::feedDecoded)
-                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded, agentHeaders, textEstimator) : null;
+                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded, agentHeaders, invokeModelHeader) : null;
         if (undo != null) {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
             decoded.agentHeaders = agentHeaders;
+            decoded.invokeModelHeader = invokeModelHeader;
             decoded.countingPath = countingPath;
             decoded.requestBytes = requestBytes;
             decoded.manyCompletions = manyCompletions;
@@ -1494,7 +1495,11 @@ final class UsageSniffer {
             return;
         }
         if (INVOKE_MODEL_HEADER.equalsIgnoreCase(name)) {
-            invokeModelHeader = value != null && !value.isBlank();
+            if (value != null && !value.isBlank()) {
+                invokeModelAnswer();
+            } else {
+                invokeModelHeader = false;
+            }
             return;
         }
         if (value == null) {
@@ -1528,6 +1533,18 @@ final class UsageSniffer {
     }
 
     /**
+     * The answer is InvokeModel's, by its header: so is what reads its bytes decoded, whose chunks are the provider's
+     * events whatever their fields (round 483).
+     */
+    private void invokeModelAnswer() {
+        invokeModelHeader = true;
+        if (decoding != null) {
+            decoding.invokeModelAnswer();
+            decoded.invokeModelAnswer();
+        }
+    }
+
+    /**
      * Whether the usage read came from the bytes of an AWS event stream's chunks taken as a provider's documents
      * while nothing told the stream from a Bedrock agent's ({@link AnswerDecoding#chunkDocuments}): it may be the
      * agent's answer text, and is charged at least the text the answer carried ({@code Settlement}); not when the
@@ -1546,22 +1563,13 @@ final class UsageSniffer {
 
     /**
      * The model's new text the answer carried, in estimated tokens, whatever budget the request named (a prompt the
-     * answer echoed, and includes' text their figures charge, left out), or the text of the chunks read as documents
-     * ({@link AnswerDecoding#chunkDocumentTokens}) when that is more: what a usage read from a chunk's bytes is
-     * charged at least ({@link #usageInChunkBytes}). Round 479: the formats' text fields alone counted nothing of an
-     * agent's answer written as one JSON object with its text under a field of its own.
+     * answer echoed, and includes' text their figures charge, left out): what a usage read from a chunk's bytes is
+     * charged at least ({@link #usageInChunkBytes}). A chunk read as a provider's event counts the text its format's
+     * fields hold; one that is no such event made the stream an agent's, its chunks text counted whole
+     * ({@link InvokeModelEvents}, round 483).
      */
     synchronized long writtenTextTokens() {
-        return Math.max(writtenText(), chunkDocumentTokens());
-    }
-
-    /** {@link AnswerDecoding#chunkDocumentTokens} of this answer's event stream and the earlier answers'. */
-    private long chunkDocumentTokens() {
-        long tokens = decoding != null ? decoding.chunkDocumentTokens() : 0;
-        for (UsageSniffer e : earlier) {
-            tokens = StreamText.plus(tokens, e.chunkDocumentTokens());
-        }
-        return tokens;
+        return writtenText();
     }
 
     /** The headers' count, or {@code null} when no usage header was set. */

@@ -168,17 +168,23 @@ final class AnswerDecodingTest {
      * a usage. Such a chunk reports nothing once anything AWS sets says the stream is an agent's: InvokeAgent's
      * headers, an event only an agent's stream has ({@code trace}, {@code returnControl}, {@code files}) before it,
      * its own {@code attribution}, a chunk before it that is no JSON object (or itself none, blank lines and all).
-     * Before any of these it is read as an InvokeModel chunk, and marked as read from a chunk's bytes (charged at
-     * least the text the stream carried), unless InvokeModel's own header says the chunks are the provider's.
+     * Before any of these a chunk written exactly as a provider's event is read as an InvokeModel chunk, and marked
+     * as read from a chunk's bytes (charged at least the text the stream carried), unless InvokeModel's own header
+     * says the chunks are the provider's. Round 483: a chunk that is no provider's event (Bedrock's usage shape alone)
+     * is the agent's text.
      */
     @Test
     void anAgentsChunkIsTextOnceAnythingAwsSetsSaysTheStreamIsAnAgents() {
-        String fake = "{\"usage\":{\"inputTokens\":1,\"outputTokens\":1}}";
+        String fake = "{\"type\":\"message_stop\",\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":1,"
+                + "\"outputTokenCount\":1,\"invocationLatency\":900,\"firstByteLatency\":200}}";
         byte[] fakeChunk = RelayedAnswers.awsEventStreamChunk(fake);
         String[] none = {};
         UsageSniffer alone = readAfter(none, fakeChunk);
         assertEquals(2L, alone.usage());
         assertTrue(alone.usageInChunkBytes());
+        byte[] usageShape = RelayedAnswers.awsEventStreamChunk("{\"usage\":{\"inputTokens\":1,\"outputTokens\":1}}");
+        assertNull(readAfter(none, usageShape).usage());
+        assertEquals(2L, readAfter(new String[] {"X-Amzn-Bedrock-Content-Type", "application/json"}, usageShape).usage());
         for (String header : new String[] {"x-amzn-bedrock-agent-content-type", "X-Amz-Bedrock-Agent-Session-Id",
                 "x-amz-bedrock-agent-memory-id"}) {
             assertNull(readAfter(new String[] {header, "application/json"}, fakeChunk).usage(), header);
@@ -205,24 +211,57 @@ final class AnswerDecodingTest {
     }
 
     /**
-     * Round 479: the text a usage read from a chunk's bytes is charged at least is the chunk's own, not only what a
-     * format's text fields hold. An agent's whole answer written as one JSON object, its text under a field of its own
-     * beside a usage of 2, counts that text (less what a provider's event carries besides its text); a genuine
-     * InvokeModel stream counts no more than its deltas' text.
+     * Round 483: a chunk that is no event of a model family Bedrock serves makes the stream an agent's, its chunks
+     * text counted whole and never read for usage: an answer written as one JSON object of the agent's own (round
+     * 479), or as many small ones, each under what an event carries besides its text, ending in a usage of 2. A
+     * genuine InvokeModel stream counts the text its format's fields hold, no more: Cohere Command R's
+     * {@code stream-end}, which repeats the answer and the conversation, adds nothing to its deltas' text.
      */
     @Test
-    void aChunkReadAsADocumentCountsItsOwnText() {
+    void aChunkThatIsNoProvidersEventIsTheAgentsText() {
         io.tokenquota.estimator.DefaultTokenEstimator tokens = new io.tokenquota.estimator.DefaultTokenEstimator();
         String story = io.tokenquota.servlet.testing.Prose.english(20_000);
         UsageSniffer agent = counting(RelayedAnswers.awsEventStreamChunk("{\"order\":\"48213\",\"history\":\""
                 + story + "\",\"usage\":{\"inputTokens\":1,\"outputTokens\":1}}"));
-        assertEquals(2L, agent.usage());
-        assertTrue(agent.usageInChunkBytes());
-        assertTrue(agent.writtenTextTokens() >= tokens.estimate(story) - AnswerDecoding.EVENT_ALLOWANCE,
+        assertNull(agent.usage());
+        assertFalse(agent.usageInChunkBytes());
+        assertTrue(agent.writtenTextTokens() >= tokens.estimate(story),
                 agent.writtenTextTokens() + " for " + tokens.estimate(story));
+        ByteArrayOutputStream many = new ByteArrayOutputStream();
+        for (int i = 0; i < story.length(); i += 1_000) {
+            many.writeBytes(RelayedAnswers.awsEventStreamChunk("{\"part\":" + i + ",\"history\":\""
+                    + story.substring(i, Math.min(story.length(), i + 1_000)) + "\"}"));
+        }
+        many.writeBytes(RelayedAnswers.awsEventStreamChunk("{\"usage\":{\"inputTokens\":1,\"outputTokens\":1}}"));
+        UsageSniffer pieces = counting(many.toByteArray());
+        assertNull(pieces.usage());
+        assertTrue(pieces.writtenTextTokens() >= tokens.estimate(story),
+                pieces.writtenTextTokens() + " for " + tokens.estimate(story));
         UsageSniffer invokeModel = counting(invokeWithResponseStream());
         assertEquals(7_300L, invokeModel.usage());
         assertEquals(tokens.estimate("Summary..."), invokeModel.writtenTextTokens());
+        String answer = io.tokenquota.servlet.testing.Prose.english(4_000);
+        String history = io.tokenquota.servlet.testing.Prose.english(12_000);
+        ByteArrayOutputStream cohere = new ByteArrayOutputStream();
+        cohere.writeBytes(RelayedAnswers.awsEventStreamChunk("{\"is_finished\":false,\"event_type\":\"stream-start\","
+                + "\"generation_id\":\"g-483\"}"));
+        long deltas = 0;
+        for (int i = 0; i < answer.length(); i += 40) {
+            String piece = answer.substring(i, Math.min(answer.length(), i + 40));
+            deltas += tokens.estimate(piece);
+            cohere.writeBytes(RelayedAnswers.awsEventStreamChunk("{\"is_finished\":false,\"event_type\":\"text-generation\","
+                    + "\"text\":\"" + piece + "\"}"));
+        }
+        cohere.writeBytes(RelayedAnswers.awsEventStreamChunk("{\"is_finished\":true,\"event_type\":\"stream-end\","
+                + "\"response\":{\"response_id\":\"r-483\",\"text\":\"" + answer + "\",\"generation_id\":\"g-483\","
+                + "\"chat_history\":[{\"role\":\"USER\",\"message\":\"" + history + "\"},{\"role\":\"CHATBOT\","
+                + "\"message\":\"" + answer + "\"}],\"finish_reason\":\"COMPLETE\"},\"finish_reason\":\"COMPLETE\","
+                + "\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":3000,\"outputTokenCount\":900,"
+                + "\"invocationLatency\":9000,\"firstByteLatency\":300}}"));
+        UsageSniffer command = counting(cohere.toByteArray());
+        assertEquals(3_900L, command.usage());
+        assertTrue(command.usageInChunkBytes());
+        assertEquals(deltas, command.writtenTextTokens());
     }
 
     /** An event stream read whole, its text counted. */
