@@ -21,6 +21,7 @@ public final class Deployment {
     private final List<Mapping<Servlet>> servlets = new ArrayList<>();
     private final java.util.Map<String, jakarta.servlet.MultipartConfigElement> multipart = new java.util.HashMap<>();
     private String forwardedPrefix;
+    private boolean proxyProtocol;
     private final java.util.Map<Integer, String> errorPages = new java.util.LinkedHashMap<>();
     private final List<java.util.function.Consumer<jakarta.servlet.ServletContext>> starters = new ArrayList<>();
 
@@ -62,6 +63,21 @@ public final class Deployment {
     /** The prefix under which forwarded headers are processed, or {@code null}. */
     public String forwardedHeaders() {
         return forwardedPrefix;
+    }
+
+    /**
+     * The connector also reads the HAProxy PROXY protocol (v1 and v2) before HTTP, as a Jetty service behind an
+     * L4 load balancer configures it ({@code ProxyConnectionFactory}, which Jetty 10 and later detect: a
+     * connection without a PROXY line is plain HTTP). Tomcat has no PROXY protocol support and ignores it.
+     */
+    public Deployment proxyProtocol() {
+        this.proxyProtocol = true;
+        return this;
+    }
+
+    /** Whether the connector reads the PROXY protocol. */
+    public boolean usesProxyProtocol() {
+        return proxyProtocol;
     }
 
     /** A servlet that reads multipart bodies with {@code getParts()}. */

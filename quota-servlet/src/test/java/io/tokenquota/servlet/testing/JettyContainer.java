@@ -40,7 +40,10 @@ public final class JettyContainer implements EmbeddedContainer {
                 }
             });
         }
-        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+        HttpConnectionFactory http11 = new HttpConnectionFactory(http);
+        ServerConnector connector = deployment.usesProxyProtocol()
+                ? new ServerConnector(server, new org.eclipse.jetty.server.ProxyConnectionFactory(http11.getProtocol()), http11)
+                : new ServerConnector(server, http11);
         connector.setHost("127.0.0.1");
         connector.setPort(0);
         server.addConnector(connector);

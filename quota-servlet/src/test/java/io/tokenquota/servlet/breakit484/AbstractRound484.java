@@ -1,0 +1,167 @@
+package io.tokenquota.servlet.breakit484;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ContainerKind;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 484 of issue 11, item 7: the trusted-header resolver behind a connector that reads the HAProxy PROXY
+ * protocol.
+ *
+ * <p>A Jetty service behind an L4 load balancer (AWS NLB, HAProxy {@code send-proxy}) adds Jetty's
+ * {@code ProxyConnectionFactory} to its connector. The connection's first line, {@code PROXY TCP4 <src> <dst>
+ * <srcport> <dstport>\r\n} (haproxy.org, "The PROXY protocol", version 1, section 2.1), then names the client, and
+ * {@code getRemoteAddr()} is that source address, not the TCP peer. Jetty (10 and later) detects the line, so a
+ * connection without one is plain HTTP on the same port, and it takes the line from whoever connects: any client
+ * that reaches the port writes it, as any client writes {@code X-Forwarded-For}. The promise (docs/servlet.md,
+ * step 1; the issue's item 7: "a resolver that sees the connection's real peer where the container exposes it"):
+ * {@code trustedHeader} believes the identity header only from the real TCP peer, and refuses it when the
+ * container's address came from something the client wrote. Jetty exposes the real peer
+ * ({@code ProxyConnectionFactory.ProxyEndPoint#unwrap()}).
+ *
+ * <p>The subject is {@code x-user-id} believed from 127.0.0.1 and ::1 ({@link H2FilterRound}). A hostile client
+ * connects from 127.0.0.2, writes a PROXY line naming 127.0.0.1 as the source, and sends {@code x-user-id: victim}.
+ * The model's answer is an OpenAI chat completion (API reference, "The chat completion object": {@code usage.
+ * prompt_tokens / completion_tokens / total_tokens}). Tomcat 11 has no PROXY protocol support, so the attack runs
+ * on Jetty only; the controls run on both.
+ */
+abstract class AbstractRound484 extends H2FilterRound {
+    static final long USAGE = 3_000;
+    static final String NO_PROXY_PROTOCOL_ON_TOMCAT = "Tomcat 11 has no PROXY protocol support: its "
+            + "getRemoteAddr() is the TCP peer unless a RemoteIpValve is configured (round 423)";
+
+    final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+
+    static String subject() {
+        return "v484-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    int callsOf(String subject) {
+        AtomicInteger n = calls.get(subject);
+        return n == null ? 0 : n.get();
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .servlet("chat", new Chat(), "/ai/v1/*")
+                .proxyProtocol()
+                .onStartup(filter::registerByServletName);
+    }
+
+    /** A chat completions endpoint: serves whoever x-user-id names and reports usage. */
+    class Chat extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String user = req.getHeader("x-user-id");
+            calls.computeIfAbsent(String.valueOf(user), k -> new AtomicInteger()).incrementAndGet();
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"id\":\"chatcmpl-484\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello.\"},"
+                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":2000,"
+                    + "\"total_tokens\":" + USAGE + "}}");
+        }
+    }
+
+    /**
+     * One raw chat call from {@code localAddress}: an optional PROXY protocol v1 line first (written by the client
+     * itself, byte for byte), then the HTTP request naming {@code user} in x-user-id; the answer's status line.
+     */
+    String callFrom(String localAddress, String proxyLine, String user) throws IOException {
+        String body = "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+        try (Socket socket = new Socket()) {
+            socket.bind(new InetSocketAddress(localAddress, 0));
+            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
+            socket.setSoTimeout(10_000);
+            StringBuilder req = new StringBuilder();
+            if (proxyLine != null) {
+                req.append(proxyLine).append("\r\n");
+            }
+            req.append("POST /ai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
+                    .append("Content-Type: application/json\r\nContent-Length: ")
+                    .append(body.getBytes(StandardCharsets.UTF_8).length).append("\r\n")
+                    .append("x-user-id: ").append(user).append("\r\n\r\n").append(body);
+            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.UTF_8));
+            socket.getOutputStream().flush();
+            String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+            int eol = answer.indexOf('\r');
+            return eol < 0 ? answer : answer.substring(0, eol);
+        }
+    }
+
+    String proxyLineFrom(String source) {
+        return "PROXY TCP4 " + source + " 127.0.0.1 4711 " + container.port();
+    }
+
+    // ------------------------------------------------------------------ finding
+
+    /**
+     * From 127.0.0.2 (no trusted proxy), a PROXY line naming the trusted proxy 127.0.0.1 as the source, then
+     * {@code x-user-id: victim}: today served as the victim and the victim charged the call's 3,000 tokens; it should
+     * be refused (401) and the victim charged 0, as the same forgery in {@code X-Forwarded-For} is (round 423).
+     */
+    @Test
+    void proxyProtocolLineNamingTheTrustedProxyIsRefused() throws IOException {
+        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, NO_PROXY_PROTOCOL_ON_TOMCAT);
+        String victim = subject();
+        String status = callFrom("127.0.0.2", proxyLineFrom("127.0.0.1"), victim);
+        QuotaAccount v = settled(victim);
+        assertTrue(status.contains(" 401") && callsOf(victim) == 0 && v.used() == 0,
+                kind() + ": from 127.0.0.2 with '" + proxyLineFrom("127.0.0.1") + "' and x-user-id: victim -> " + status
+                        + ", the model called " + callsOf(victim) + " time(s) as the victim, the victim charged "
+                        + v.used() + " (should be 401, 0 calls, charged 0); " + ledger(victim));
+    }
+
+    // ------------------------------------------------------------------ controls
+
+    /** Control: the same client without a PROXY line is refused (its TCP peer 127.0.0.2 is not trusted). */
+    @Test
+    void controlUntrustedPeerWithoutProxyLineIsRefused() throws IOException {
+        String victim = subject();
+        String status = callFrom("127.0.0.2", null, victim);
+        QuotaAccount v = settled(victim);
+        assertTrue(status.contains(" 401") && callsOf(victim) == 0 && v.used() == 0,
+                kind() + ": " + status + ", calls " + callsOf(victim) + ", charged " + v.used() + "; " + ledger(victim));
+    }
+
+    /** Control: a PROXY line naming an untrusted source (TEST-NET-1) from the trusted peer is not believed either. */
+    @Test
+    void controlProxyLineNamingAnUntrustedSourceIsRefused() throws IOException {
+        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, NO_PROXY_PROTOCOL_ON_TOMCAT);
+        String victim = subject();
+        String status = callFrom("127.0.0.1", proxyLineFrom("192.0.2.2"), victim);
+        QuotaAccount v = settled(victim);
+        assertTrue(status.contains(" 401") && callsOf(victim) == 0 && v.used() == 0,
+                kind() + ": " + status + ", calls " + callsOf(victim) + ", charged " + v.used() + "; " + ledger(victim));
+    }
+
+    /** Control: the trusted proxy's own connection (no PROXY line) is served and charged the call's usage, 3,000. */
+    @Test
+    void controlTrustedPeerIsServedAndChargedItsUsage() throws IOException {
+        String s = subject();
+        String status = callFrom("127.0.0.1", null, s);
+        QuotaAccount a = settled(s);
+        assertTrue(status.contains(" 200") && callsOf(s) == 1 && a.used() == USAGE,
+                kind() + ": " + status + ", calls " + callsOf(s) + ", charged " + a.used() + " (should be 200, 1, "
+                        + USAGE + "); " + ledger(s));
+    }
+}
