@@ -59,7 +59,9 @@ public interface SubjectResolver {
      * A header (typically {@code x-user-id}) believed only when the request's direct peer
      * ({@link HttpServletRequest#getRemoteAddr()}) is one of the trusted proxies: IP literals
      * ({@code 10.0.0.7}, {@code ::1}) or CIDR blocks ({@code 10.0.0.0/8}). From any other address the
-     * header is ignored, so a forged id from a client is never believed. Host names are refused
+     * header is ignored, so a forged id from a client is never believed. Behind a connector that reads the
+     * PROXY protocol (Jetty's {@code ProxyConnectionFactory}), the connection's real TCP peer must be trusted as
+     * well as the address its PROXY header names (round 484). Host names are refused
      * (no DNS lookups at configuration or request time). The header's bytes are read as UTF-8, as
      * proxies write a user id outside ASCII (round 358); a value that is not UTF-8 names no subject.
      *

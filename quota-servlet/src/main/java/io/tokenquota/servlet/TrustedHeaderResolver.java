@@ -34,11 +34,18 @@ import org.slf4j.LoggerFactory;
  * {@code unknown} and {@code _obfuscated} names excepted). A container may read either shape under any
  * header name, so every other header is read too: its RFC 7239 {@code for=} parameters as
  * {@code Forwarded}'s, its other values for the peer's address. Behind such a container, resolve the subject
- * from your authentication instead ({@link SubjectResolver#principal()}). Immutable.
+ * from your authentication instead ({@link SubjectResolver#principal()}).
+ *
+ * <p>A connector that reads the PROXY protocol (Jetty's {@code ProxyConnectionFactory}, behind an L4 load
+ * balancer) reports the source named by the connection's first bytes, which any client that reaches the port
+ * writes. Where the container exposes the connection ({@link ConnectionPeer}), its real TCP peer must be trusted
+ * as well as the address it reports; where it exposes the connection but not that peer, the header is refused.
+ * Immutable.
  */
 final class TrustedHeaderResolver implements SubjectResolver {
     private static final Logger LOG = LoggerFactory.getLogger(TrustedHeaderResolver.class);
     private static final AtomicBoolean WARNED = new AtomicBoolean();
+    private static final AtomicBoolean UNSEEN_WARNED = new AtomicBoolean();
     /** Set by Tomcat's RemoteIpValve and RemoteIpFilter on a request whose address they rewrote. */
     static final String TOMCAT_FORWARDED = "org.apache.tomcat.request.forwarded";
 
@@ -92,6 +99,23 @@ final class TrustedHeaderResolver implements SubjectResolver {
         if (peer == null || !isTrusted(peer)) {
             // a client sent the identity header itself: never believe it
             LOG.warn("ignoring {} header from untrusted address {}", headerName, request.getRemoteAddr());
+            return null;
+        }
+        // A PROXY protocol header (Jetty's ProxyConnectionFactory, v1 or v2) is written by whoever connects, as a
+        // forwarded header is: the address it names is believed only when the connection's real TCP peer is
+        // trusted too (round 484: 127.0.0.2 wrote "PROXY TCP4 127.0.0.1 ..." and was served as the victim)
+        ConnectionPeer.Peer beneath = ConnectionPeer.of(container);
+        if (beneath instanceof ConnectionPeer.Unseen unseen) {
+            if (UNSEEN_WARNED.compareAndSet(false, true)) {
+                LOG.warn("the container's connection does not show its real TCP peer ({}), so {} cannot be trusted by"
+                        + " address: every such request is treated as unauthenticated. Resolve the subject from your"
+                        + " authentication (SubjectResolver.principal())", unseen.why(), headerName);
+            }
+            return null;
+        }
+        if (beneath instanceof ConnectionPeer.Seen seen && !isTrusted(seen.address())) {
+            LOG.warn("ignoring {} header from untrusted address {} (its connection named {} in a PROXY protocol"
+                    + " header)", headerName, seen.address().getHostAddress(), request.getRemoteAddr());
             return null;
         }
         String decoded = utf8(value);

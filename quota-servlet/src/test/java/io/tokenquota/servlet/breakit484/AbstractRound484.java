@@ -87,20 +87,26 @@ abstract class AbstractRound484 extends H2FilterRound {
      * itself, byte for byte), then the HTTP request naming {@code user} in x-user-id; the answer's status line.
      */
     String callFrom(String localAddress, String proxyLine, String user) throws IOException {
+        return callWith(localAddress, proxyLine == null ? new byte[0]
+                : (proxyLine + "\r\n").getBytes(StandardCharsets.US_ASCII), user);
+    }
+
+    /** As {@link #callFrom(String, String, String)}, the connection's first bytes given as they are (PROXY v2). */
+    String callWith(String localAddress, byte[] preamble, String user) throws IOException {
         String body = "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
         try (Socket socket = new Socket()) {
             socket.bind(new InetSocketAddress(localAddress, 0));
             socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
             socket.setSoTimeout(10_000);
             StringBuilder req = new StringBuilder();
-            if (proxyLine != null) {
-                req.append(proxyLine).append("\r\n");
-            }
             req.append("POST /ai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
                     .append("Content-Type: application/json\r\nContent-Length: ")
                     .append(body.getBytes(StandardCharsets.UTF_8).length).append("\r\n")
                     .append("x-user-id: ").append(user).append("\r\n\r\n").append(body);
-            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.UTF_8));
+            byte[] http = req.toString().getBytes(StandardCharsets.UTF_8);
+            byte[] all = java.util.Arrays.copyOf(preamble, preamble.length + http.length);
+            System.arraycopy(http, 0, all, preamble.length, http.length);
+            socket.getOutputStream().write(all);
             socket.getOutputStream().flush();
             String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
             int eol = answer.indexOf('\r');
@@ -110,6 +116,30 @@ abstract class AbstractRound484 extends H2FilterRound {
 
     String proxyLineFrom(String source) {
         return "PROXY TCP4 " + source + " 127.0.0.1 4711 " + container.port();
+    }
+
+    /**
+     * A PROXY protocol v2 header (haproxy.org, "The PROXY protocol", section 2.2): the 12-byte signature, version 2
+     * command PROXY ({@code 0x21}), TCP over IPv4 ({@code 0x11}) or IPv6 ({@code 0x21}), the address block's length,
+     * then source and destination addresses and ports, naming {@code source} as the client.
+     */
+    byte[] proxyV2From(String source) throws IOException {
+        byte[] src = java.net.InetAddress.getByName(source).getAddress();
+        byte[] dst = java.net.InetAddress.getByName(src.length == 4 ? "127.0.0.1" : "::1").getAddress();
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(new byte[] {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A});
+        out.write(0x21);
+        out.write(src.length == 4 ? 0x11 : 0x21);
+        int length = 2 * src.length + 4;
+        out.write(length >> 8);
+        out.write(length & 0xFF);
+        out.write(src);
+        out.write(dst);
+        out.write(4711 >> 8);
+        out.write(4711 & 0xFF);
+        out.write(container.port() >> 8);
+        out.write(container.port() & 0xFF);
+        return out.toByteArray();
     }
 
     // ------------------------------------------------------------------ finding
@@ -131,7 +161,36 @@ abstract class AbstractRound484 extends H2FilterRound {
                         + v.used() + " (should be 401, 0 calls, charged 0); " + ledger(victim));
     }
 
+    /** The same forgery in PROXY protocol v2's binary header, which Jetty's factory detects on the same port. */
+    @Test
+    void proxyV2HeaderNamingTheTrustedProxyIsRefused() throws IOException {
+        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, NO_PROXY_PROTOCOL_ON_TOMCAT);
+        String victim = subject();
+        String status = callWith("127.0.0.2", proxyV2From("127.0.0.1"), victim);
+        QuotaAccount v = settled(victim);
+        assertTrue(status.contains(" 401") && callsOf(victim) == 0 && v.used() == 0,
+                kind() + ": from 127.0.0.2 with a PROXY v2 header naming 127.0.0.1 and x-user-id: victim -> " + status
+                        + ", the model called " + callsOf(victim) + " time(s), the victim charged " + v.used()
+                        + " (should be 401, 0 calls, charged 0); " + ledger(victim));
+    }
+
     // ------------------------------------------------------------------ controls
+
+    /**
+     * Control: a PROXY header (v1, then v2) written by the trusted balancer 127.0.0.1 naming the trusted proxy ::1 is
+     * believed: both the connection's real peer and the source it names are trusted, served and charged 3,000 each.
+     */
+    @Test
+    void controlProxyHeaderFromTheTrustedPeerNamingATrustedSourceIsServed() throws IOException {
+        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, NO_PROXY_PROTOCOL_ON_TOMCAT);
+        String s = subject();
+        String v1 = callFrom("127.0.0.1", "PROXY TCP6 ::1 ::1 4711 " + container.port(), s);
+        String v2 = callWith("127.0.0.1", proxyV2From("::1"), s);
+        QuotaAccount a = settled(s);
+        assertTrue(v1.contains(" 200") && v2.contains(" 200") && callsOf(s) == 2 && a.used() == 2 * USAGE,
+                kind() + ": " + v1 + " / " + v2 + ", calls " + callsOf(s) + ", charged " + a.used()
+                        + " (should be 200, 200, 2, " + 2 * USAGE + "); " + ledger(s));
+    }
 
     /** Control: the same client without a PROXY line is refused (its TCP peer 127.0.0.2 is not trusted). */
     @Test
