@@ -60,6 +60,11 @@ final class JsonDocumentScanner {
     static final String COUNT_TOKEN_ARRAY = "[].token";
     /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
     static final String LMDEPLOY_OUTPUT = "tokens";
+    /**
+     * A count's list of tokens: vLLM's and llama.cpp's {@code /tokenize} at the root, each content's list in
+     * Vertex's {@code computeTokens}. The same name as {@link #LMDEPLOY_OUTPUT}, a figure there and a list here.
+     */
+    static final String TOKENS = "tokens";
     static final String LMDEPLOY_INPUT = "input_tokens";
     static final String LMDEPLOY_HISTORY = "history_tokens";
     /**
@@ -605,7 +610,7 @@ final class JsonDocumentScanner {
      * name below the root is text the answer carries.
      */
     private static final Set<String> COUNT_NAMES = Set.of("modality", "tokenCount", "original_input_tokens",
-            LMDEPLOY_OUTPUT, "tokenIds", "role", "id", "piece");
+            TOKENS, "tokenIds", "role", "id", "piece");
     /**
      * The fields a picture a model drew is answered in as base64: OpenAI's image API's {@code b64_json},
      * Spring AI's {@code Image} as Jackson writes it ({@code b64Json}).
@@ -1244,7 +1249,7 @@ final class JsonDocumentScanner {
                 if (depth == 2 && !object && objectAt[1] && COUNT_LISTED.equals(fieldAt[1])) {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_LISTED, 0L);
                 }
-                if (depth == 2 && !object && objectAt[1] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
+                if (depth == 2 && !object && objectAt[1] && TOKENS.equals(fieldAt[1])) {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_LIST, 0L);
                 }
                 String wrapped = !object || innerDocument != null || inner != null || inRootArray || messagesAnywhere
@@ -1575,7 +1580,7 @@ final class JsonDocumentScanner {
                 }
                 tokenField(TGI_TEXT);
                 rpcString(parser.getText());
-                if (depth == 2 && objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
+                if (depth == 2 && objectAt[1] && !objectAt[2] && TOKENS.equals(fieldAt[1])) {
                     // a tokenizer lists token ids (llama.cpp, or objects of id and piece); a list of words
                     // is an answer a model may have written ({"tokens": ["invoice", ...]})
                     Map<String, Long> root = usages.get("");
@@ -1833,7 +1838,7 @@ final class JsonDocumentScanner {
      * of the request only as a number is: at least a quarter of its estimate (UsageSniffer#countsTheRequest).
      */
     private void listedToken() {
-        String counter = depth == 2 && objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1]) ? COUNT_TOKEN_LIST
+        String counter = depth == 2 && objectAt[1] && !objectAt[2] && TOKENS.equals(fieldAt[1]) ? COUNT_TOKEN_LIST
                 : depth == 4 && objectAt[1] && !objectAt[2] && objectAt[3] && !objectAt[4] && COUNT_LISTED.equals(fieldAt[1])
                 && "tokenIds".equals(fieldAt[3]) ? COUNT_LISTED : null;
         Map<String, Long> root = counter == null ? null : usages.get("");
@@ -1887,7 +1892,7 @@ final class JsonDocumentScanner {
         long chars = string != null ? string.length() : t.isNumeric() ? parser.getTextLength()
                 : t.isScalarValue() ? t.asString().length() : 0;
         countOdd |= !countType(t);
-        boolean tokensList = objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1]);
+        boolean tokensList = objectAt[1] && !objectAt[2] && TOKENS.equals(fieldAt[1]);
         boolean vertexList = objectAt[1] && !objectAt[2] && COUNT_LISTED.equals(fieldAt[1]);
         if (depth == 2 && tokensList) {
             countOdd |= id ? !tokenId(integer()) : t != JsonToken.START_OBJECT;
@@ -1926,7 +1931,7 @@ final class JsonDocumentScanner {
             // an id, a number or (an int64 in proto3's JSON) its digits: no text
             countOdd |= !tokenId(id ? integer() : string == null ? -1 : digits(string));
             chars = 0;
-        } else if (depth == 4 && vertexList && objectAt[3] && !objectAt[4] && LMDEPLOY_OUTPUT.equals(fieldAt[3])) {
+        } else if (depth == 4 && vertexList && objectAt[3] && !objectAt[4] && TOKENS.equals(fieldAt[3])) {
             countOdd |= string == null;
             chars = string == null ? 0 : piece(base64Bytes(string));
         }
@@ -1965,7 +1970,7 @@ final class JsonDocumentScanner {
             return switch (fieldAt[1]) {
                 case COUNT_TOKENS, "max_model_len", COUNT_TOTAL, "cachedContentTokenCount", "totalBillableCharacters",
                         LMDEPLOY_INPUT, COUNT_INPUT -> integer;
-                case LMDEPLOY_OUTPUT, "promptTokensDetails", "cacheTokensDetails", COUNT_LISTED -> list;
+                case TOKENS, "promptTokensDetails", "cacheTokensDetails", COUNT_LISTED -> list;
                 case TOKEN_STRINGS -> list || t == JsonToken.VALUE_NULL;
                 case "context_management" -> object || t == JsonToken.VALUE_NULL;
                 case "object" -> t == JsonToken.VALUE_STRING;
@@ -1987,7 +1992,7 @@ final class JsonDocumentScanner {
         }
         if (COUNT_LISTED.equals(fieldAt[1])) {
             return switch (fieldAt[3]) {
-                case LMDEPLOY_OUTPUT, "tokenIds" -> list;
+                case TOKENS, "tokenIds" -> list;
                 case "role" -> t == JsonToken.VALUE_STRING;
                 default -> true;
             };
@@ -2037,7 +2042,7 @@ final class JsonDocumentScanner {
         if (depth >= 2 && !COUNT_NAMES.contains(name)) {
             countText = saturatedSum(countText, name.length());
         }
-        if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
+        if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3] && TOKENS.equals(fieldAt[1])) {
             countOdd |= !"id".equals(name) && !"piece".equals(name);
         }
     }

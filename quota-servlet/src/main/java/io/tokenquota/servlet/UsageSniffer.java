@@ -67,7 +67,7 @@ final class UsageSniffer {
     synchronized UsageSniffer another() {
         UsageSniffer other = new UsageSniffer(inputEstimate);
         other.writerText = writerText;
-        other.countingPath = countingPath;
+        other.countAnswer = countAnswer;
         other.requestBytes = requestBytes;
         other.manyCompletions = manyCompletions;
         other.sentBack = sentBack;
@@ -213,7 +213,7 @@ final class UsageSniffer {
     /** A reader of JSON documents for this answer, counting their text when asked to. */
     private JsonDocumentScanner scanner(java.util.function.Consumer<JsonDocumentScanner.Document> sink) {
         JsonDocumentScanner scanner = new JsonDocumentScanner(sink, sentBack);
-        if (countingPath != null) {
+        if (countAnswer != null) {
             // a count is told by its root fields (CountShape#fits)
             scanner.noteRootNames();
         }
@@ -486,7 +486,7 @@ final class UsageSniffer {
             decoded = new UsageSniffer(inputEstimate);
             decoded.agentHeaders = agentHeaders;
             decoded.invokeModelHeader = invokeModelHeader;
-            decoded.countingPath = countingPath;
+            decoded.countAnswer = countAnswer;
             decoded.requestBytes = requestBytes;
             decoded.manyCompletions = manyCompletions;
             decoded.sentBack = sentBack;
@@ -1118,8 +1118,8 @@ final class UsageSniffer {
      * tokenizer's {@code /tokenize} has no fixed prefix: there its answer's shape and size alone tell a count.
      */
     static CountShape countShape(String path) {
-        String segment = segment(path, 0);
-        String before = segment(path, 1);
+        String segment = segmentBack(path, 0);
+        String before = segmentBack(path, 1);
         int colon = segment.lastIndexOf(':');
         // Vertex's deployed endpoints count too (a tuned model's: …/endpoints/{endpoint}:countTokens)
         String method = colon > 0 && ("models".equals(before) || "endpoints".equals(before)) ? segment.substring(colon) : "";
@@ -1132,7 +1132,7 @@ final class UsageSniffer {
             return ANTHROPIC_COUNT;
         } else if ("input_tokens".equals(segment) && "responses".equals(before)) {
             return OPENAI_COUNT;
-        } else if ("count-tokens".equals(segment) && !before.isEmpty() && "model".equals(segment(path, 2))) {
+        } else if ("count-tokens".equals(segment) && !before.isEmpty() && "model".equals(segmentBack(path, 2))) {
             return BEDROCK_COUNT;
         } else if ("tokenize".equals(segment)) {
             return TOKENIZE;
@@ -1143,7 +1143,7 @@ final class UsageSniffer {
     }
 
     /** The segment of {@code path} {@code back} places before its last (0: the last), {@code ""} past its start. */
-    private static String segment(String path, int back) {
+    private static String segmentBack(String path, int back) {
         int end = path.length();
         for (int i = 0; i < back; i++) {
             end = path.lastIndexOf('/', end - 1);
@@ -1155,7 +1155,7 @@ final class UsageSniffer {
     }
 
     /** The answer a count gives at the request's {@linkplain #countsTokens token-counting path}, or {@code null}. */
-    private CountShape countingPath;
+    private CountShape countAnswer;
 
     /**
      * Whether a message id is one the request sent (a client resending its thread): a LangServe answer's
@@ -1333,7 +1333,7 @@ final class UsageSniffer {
      * count's answer cannot carry more than ({@link #countsTheRequest}).
      */
     synchronized void countingPath(String path, long requestBytes) {
-        countingPath = countShape(path);
+        countAnswer = countShape(path);
         this.requestBytes = Math.max(0, requestBytes);
     }
 
@@ -1352,9 +1352,9 @@ final class UsageSniffer {
             return decoded.tokenCount();
         }
         // one document, or a root array whose every element is a token (TGI's list)
-        return countingPath != null && countShaped && format == null && usage() == null
+        return countAnswer != null && countShaped && format == null && usage() == null
                 && (documents == 1 || documents == tokenElements) && !sawAnswerEvent && !rootCounters.isEmpty()
-                && countingPath.counters().containsAll(rootCounters.keySet()) && countsTheRequest();
+                && countAnswer.counters().containsAll(rootCounters.keySet()) && countsTheRequest();
     }
 
     /**
@@ -1404,7 +1404,7 @@ final class UsageSniffer {
         long most = count > (Long.MAX_VALUE - COUNT_BYTES_SLACK) / COUNT_BYTES_PER_TOKEN ? Long.MAX_VALUE
                 : Math.max(0, count) * COUNT_BYTES_PER_TOKEN + COUNT_BYTES_SLACK;
         return count >= (inputEstimate + 3) / 4 && countText <= sent && countOffset <= sent
-                && (!countingPath.bodyOnly() || count <= sent) && fed <= most;
+                && (!countAnswer.bodyOnly() || count <= sent) && fed <= most;
     }
 
     /**
@@ -1813,10 +1813,10 @@ final class UsageSniffer {
         } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
         }
-        if (!event && countingPath != null && !countingPath.fits(doc)) {
+        if (!event && countAnswer != null && !countAnswer.fits(doc)) {
             countShaped = false;
         }
-        if (!event && countingPath != null) {
+        if (!event && countAnswer != null) {
             JsonDocumentScanner.CountContent counted = doc.counted();
             if (counted == null || counted.odd()) {
                 countOdd = true;
