@@ -340,15 +340,19 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
             return reported;
         }
 
-        /** The cycle is dispatched: what its dispatch and worker set from now on is the call's, as it passes down. */
+        /**
+         * The cycle is dispatched: what its dispatch and worker set from now on is the call's, as it passes down. What
+         * the worker reported before stays the include's figure ({@link #figure}), and covers what the dispatch
+         * writes, that call's answer ({@code QuotaResponse.writingInclude}, round 485).
+         */
         synchronized void dispatched() {
             dispatched = true;
             owned = false;
         }
 
         /**
-         * Whether the cycle was dispatched: what it writes from then on is the call's own, not the include's
-         * ({@link QuotaResponse#throughInclude}).
+         * Whether the cycle was dispatched: what it writes from then on is judged under the call's status, not the
+         * include's, and still covered by the include's figure ({@link QuotaResponse#throughInclude}).
          */
         boolean wasDispatched() {
             return dispatched;

@@ -1475,7 +1475,8 @@ public final class QuotaFilter implements Filter {
      * sets through the cycle's request after the include returned is the include's, read when the call's charge is
      * and taking the place of what the include reported before, never the page's own figure (round 473); and what
      * its worker writes through the cycle's response after the include returned is the include's answer, under its
-     * status, covered by that figure ({@link QuotaResponse#throughInclude}, round 478).
+     * status, covered by that figure ({@link QuotaResponse#throughInclude}, round 478), as is what the cycle's
+     * dispatch writes, the answer of the call that figure stands for (round 485).
      */
     private void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);

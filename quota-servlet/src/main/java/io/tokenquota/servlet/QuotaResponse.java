@@ -95,8 +95,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /**
      * The status bytes written now are judged under: those an include's async cycle writes after the include
-     * returned ({@code late}) under the status that include had set, else 200, as while it ran; else
-     * {@link #answerStatus}. Callers hold this.
+     * returned and before the cycle is dispatched ({@code late}, {@link LateWrites#asInclude}) under the status
+     * that include had set, else 200, as while it ran; else {@link #answerStatus}. Callers hold this.
      */
     private int answerStatus(LateWrites late) {
         if (late != null) {
@@ -239,9 +239,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /**
-     * What an include's async cycle wrote through its response ({@link #throughInclude}) once the include returned,
-     * until the cycle is dispatched (from then on the call's own, as any async dispatch's writes are). Guarded by
-     * the response.
+     * What an include's async cycle wrote through its response ({@link #throughInclude}) once the include returned:
+     * its worker's writes, and those of the dispatch of the cycle ({@link #writingInclude}). Guarded by the
+     * response.
      */
     private static final class LateWrites {
         final EndpointRequest.IncludeCycle cycle;
@@ -258,6 +258,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             this.status = status;
             this.figure = figure;
         }
+
+        /**
+         * Whether what the cycle writes now is judged as the include's answer, under its status: until the cycle is
+         * dispatched. A dispatch runs a path of the call's again (a view, the page itself), which sets the status
+         * of the call's answer as any dispatch does.
+         */
+        boolean asInclude() {
+            return !cycle.wasDispatched();
+        }
     }
 
     /** The includes whose async cycle outlived them, by the cycle's request ({@link #nestedInclude}). Guarded by this. */
@@ -270,13 +279,18 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /**
      * The one rule for whose bytes these are: those the current thread writes through the response of an async
-     * cycle an include started, once that include returned and until the cycle is dispatched, are that include's
-     * (its status, its figure's coverage); null: whoever writes them now (the page, or the include under way).
-     * Callers hold this.
+     * cycle an include started, once that include returned, are that include's model call, covered by its figure
+     * (null: whoever writes them now, the page or the include under way). So are those the cycle's dispatch
+     * writes (the container hands the dispatch the cycle's response): a worker that reports its call through the
+     * cycle's request and dispatches to a view, or back as Spring's {@code DeferredResult} does, to write the
+     * model's answer on a container thread has its one call written there, and that answer's usage, read as the
+     * page's, was charged beside the figure (round 485: 8,000 for 4,000). Its status is the dispatch's, though
+     * ({@link LateWrites#asInclude}); and an include the dispatch makes writes as that include, under its own
+     * figure ({@link #nestedInclude}). Callers hold this.
      */
     private LateWrites writingInclude() {
         EndpointRequest.IncludeCycle cycle = WRITING_THROUGH.get();
-        if (cycle == null || cycle.wasDispatched()) {
+        if (cycle == null || nesting > 0 && cycle.wasDispatched()) {
             return null;
         }
         return lateWrites.get(cycle);
@@ -1256,10 +1270,12 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 usageBefore = usageReadSoFar();
                 textBefore = sniffer.textSoFar();
             }
-            // an include's bytes too, under its own status: they are the included call's answer
-            int status = answerStatus(late);
+            // an include's bytes too, under its own status: they are the included call's answer (its cycle's
+            // dispatch writes the call's answer, under the call's status)
+            LateWrites asInclude = late != null && late.asInclude() ? late : null;
+            int status = answerStatus(asInclude);
             if (status >= 200 && status < 300) {
-                (late != null || nesting > 0 ? includedAnswer : answer).feed(b, off, len);
+                (asInclude != null || nesting > 0 ? includedAnswer : answer).feed(b, off, len);
             }
             if (!sniffer.started()) {
                 // the format is told from the first visible characters: a relay that passes on an

@@ -211,7 +211,7 @@ final class QuotaResponseTest {
     }
 
     @Test
-    void usageAnIncludesAsyncCycleWritesIsThePagesWithoutAFigureOrOnceDispatched() throws Exception {
+    void usageAnIncludesAsyncCycleWritesIsThePagesWithoutAFigure() throws Exception {
         // no figure to stand for it: the usage is the only reading of that call
         QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
                 () -> true);
@@ -220,14 +220,48 @@ final class QuotaResponseTest {
         QuotaResponse.throughInclude(cycle, page).getOutputStream().write(COMPLETION);
         page.endSniffing();
         assertEquals(0L, page.coveredUsage());
-        // a dispatched cycle runs the page's path again: what it writes from then on is the call's own
-        QuotaResponse dispatchedPage = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { },
-                false, () -> true);
-        EndpointRequest.IncludeCycle dispatched = cycle();
-        includeReturns(dispatchedPage, dispatched, true);
-        dispatched.dispatched();
-        QuotaResponse.throughInclude(dispatched, dispatchedPage).getOutputStream().write(COMPLETION);
-        dispatchedPage.endSniffing();
-        assertEquals(0L, dispatchedPage.coveredUsage());
+    }
+
+    @Test
+    void usageTheDispatchOfAnIncludesAsyncCycleWritesIsCoveredByTheIncludesFigure() throws Exception {
+        // round 485: the worker reports its call through the cycle's request, then dispatches to a view (or back,
+        // as DeferredResult does) that writes the model's answer, usage included: one call, its figure
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, true);
+        cycle.dispatched();
+        QuotaResponse.throughInclude(cycle, page).getOutputStream().write(COMPLETION);
+        page.endSniffing();
+        assertEquals(10_000L, page.sniffer().usage());
+        assertEquals(10_000L, page.coveredUsage(), "the include's figure stands for the answer its dispatch wrote");
+    }
+
+    @Test
+    void theDispatchOfAnIncludesAsyncCycleWritesUnderTheCallsStatus() throws Exception {
+        // a dispatch sets the status of the call's answer as any dispatch does: the include's 200 is over
+        QuotaResponse page = new QuotaResponse(open("text/html", 200), new UsageSniffer(), () -> { }, false, () -> true);
+        page.setStatus(404);
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, false);
+        cycle.dispatched();
+        QuotaResponse.throughInclude(cycle, page).getOutputStream().write(SUGGESTIONS);
+        assertTrue(!page.answering(), "the dispatch's bytes are judged under the call's 404");
+    }
+
+    @Test
+    void anIncludeTheDispatchMakesWritesAsThatInclude() throws Exception {
+        // the dispatched page includes a fragment of its own that reports nothing: its usage is not the first
+        // include's call, and the first include's figure does not cover it
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, true);
+        cycle.dispatched();
+        jakarta.servlet.ServletResponse dispatch = QuotaResponse.throughInclude(cycle, page);
+        page.nestedInclude(() -> dispatch.getOutputStream().write(COMPLETION), () -> false, () -> null, () -> false);
+        page.endSniffing();
+        assertEquals(10_000L, page.sniffer().usage());
+        assertEquals(0L, page.coveredUsage());
     }
 }
