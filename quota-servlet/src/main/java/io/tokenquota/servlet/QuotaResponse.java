@@ -317,11 +317,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /** Runs {@code write} marked as {@code cycle}'s ({@link #WRITING_THROUGH}). */
-    private static <T> T through(EndpointRequest.IncludeCycle cycle, IoCall<T> write) throws IOException {
+    private static void through(EndpointRequest.IncludeCycle cycle, IoWrite write) throws IOException {
         EndpointRequest.IncludeCycle outer = WRITING_THROUGH.get();
         WRITING_THROUGH.set(cycle);
         try {
-            return write.call();
+            write.run();
         } finally {
             if (outer == null) {
                 WRITING_THROUGH.remove();
@@ -331,8 +331,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
     }
 
-    private interface IoCall<T> {
-        T call() throws IOException;
+    private interface IoWrite {
+        void run() throws IOException;
     }
 
     /** The response of an include's async cycle ({@link #throughInclude}). */
@@ -367,10 +367,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void flushBuffer() throws IOException {
-            through(cycle, () -> {
-                super.flushBuffer();
-                return null;
-            });
+            through(cycle, () -> super.flushBuffer());
         }
     }
 
@@ -386,58 +383,37 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void write(int b) throws IOException {
-            through(cycle, () -> {
-                out.write(b);
-                return null;
-            });
+            through(cycle, () -> out.write(b));
         }
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
-            through(cycle, () -> {
-                out.write(b, off, len);
-                return null;
-            });
+            through(cycle, () -> out.write(b, off, len));
         }
 
         @Override
         public void print(String s) throws IOException {
-            through(cycle, () -> {
-                out.print(s);
-                return null;
-            });
+            through(cycle, () -> out.print(s));
         }
 
         @Override
         public void println(String s) throws IOException {
-            through(cycle, () -> {
-                out.println(s);
-                return null;
-            });
+            through(cycle, () -> out.println(s));
         }
 
         @Override
         public void println() throws IOException {
-            through(cycle, () -> {
-                out.println();
-                return null;
-            });
+            through(cycle, () -> out.println());
         }
 
         @Override
         public void flush() throws IOException {
-            through(cycle, () -> {
-                out.flush();
-                return null;
-            });
+            through(cycle, () -> out.flush());
         }
 
         @Override
         public void close() throws IOException {
-            through(cycle, () -> {
-                out.close();
-                return null;
-            });
+            through(cycle, () -> out.close());
         }
 
         @Override
@@ -460,34 +436,22 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             super(new Writer() {
                 @Override
                 public void write(char[] cbuf, int off, int len) throws IOException {
-                    through(cycle, () -> {
-                        out.write(cbuf, off, len);
-                        return null;
-                    });
+                    through(cycle, () -> out.write(cbuf, off, len));
                 }
 
                 @Override
                 public void write(String s, int off, int len) throws IOException {
-                    through(cycle, () -> {
-                        out.write(s, off, len);
-                        return null;
-                    });
+                    through(cycle, () -> out.write(s, off, len));
                 }
 
                 @Override
                 public void flush() throws IOException {
-                    through(cycle, () -> {
-                        out.flush();
-                        return null;
-                    });
+                    through(cycle, () -> out.flush());
                 }
 
                 @Override
                 public void close() throws IOException {
-                    through(cycle, () -> {
-                        out.close();
-                        return null;
-                    });
+                    through(cycle, () -> out.close());
                 }
             });
             this.out = out;
