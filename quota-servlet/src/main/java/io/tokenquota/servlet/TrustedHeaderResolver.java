@@ -74,14 +74,16 @@ final class TrustedHeaderResolver implements SubjectResolver {
             return null;
         }
         String value = values.nextElement();
-        if (values.hasMoreElements()) {
-            // two identities in one request: one of them is forged, and we cannot tell which
-            LOG.warn("ignoring repeated {} header from {}", headerName, request.getRemoteAddr());
-            return null;
-        }
+        // the container's own request: an application's wrapper may report another remote address (round 486: the
+        // log named the trusted proxy a wrapper reported instead of the peer), and the checks below need the real one
         ServletRequest container = request;
         while (container instanceof ServletRequestWrapper wrapper) {
             container = wrapper.getRequest();
+        }
+        if (values.hasMoreElements()) {
+            // two identities in one request: one of them is forged, and we cannot tell which
+            LOG.warn("ignoring repeated {} header from {}", headerName, container.getRemoteAddr());
+            return null;
         }
         InetAddress peer = peerOf(container.getRemoteAddr());
         boolean rewritten = Boolean.TRUE.equals(container.getAttribute(TOMCAT_FORWARDED))
@@ -98,7 +100,7 @@ final class TrustedHeaderResolver implements SubjectResolver {
         }
         if (peer == null || !isTrusted(peer)) {
             // a client sent the identity header itself: never believe it
-            LOG.warn("ignoring {} header from untrusted address {}", headerName, request.getRemoteAddr());
+            LOG.warn("ignoring {} header from untrusted address {}", headerName, container.getRemoteAddr());
             return null;
         }
         // A PROXY protocol header (Jetty's ProxyConnectionFactory, v1 or v2) is written by whoever connects, as a
@@ -115,12 +117,12 @@ final class TrustedHeaderResolver implements SubjectResolver {
         }
         if (beneath instanceof ConnectionPeer.Seen seen && !isTrusted(seen.address())) {
             LOG.warn("ignoring {} header from untrusted address {} (its connection named {} in a PROXY protocol"
-                    + " header)", headerName, seen.address().getHostAddress(), request.getRemoteAddr());
+                    + " header)", headerName, seen.address().getHostAddress(), container.getRemoteAddr());
             return null;
         }
         String decoded = utf8(value);
         if (decoded == null) {
-            LOG.warn("ignoring {} header that is not UTF-8 from {}", headerName, request.getRemoteAddr());
+            LOG.warn("ignoring {} header that is not UTF-8 from {}", headerName, container.getRemoteAddr());
             return null;
         }
         String subject = decoded.trim();
@@ -128,7 +130,7 @@ final class TrustedHeaderResolver implements SubjectResolver {
             // a field's lines and its comma-separated values are one list (RFC 9110 section 5.3): a proxy
             // that appends its header to the client's (Apache's RequestHeader append, Envoy's append)
             // sends "forged, real" on one line, two identities again
-            LOG.warn("ignoring {} header listing several values from {}", headerName, request.getRemoteAddr());
+            LOG.warn("ignoring {} header listing several values from {}", headerName, container.getRemoteAddr());
             return null;
         }
         return subject.isEmpty() ? null : subject;
