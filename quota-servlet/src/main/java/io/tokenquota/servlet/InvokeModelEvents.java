@@ -17,7 +17,10 @@ import java.util.Set;
  * events by their {@code type}, Cohere Command R's by their {@code event_type}, Nova's by their one field, the others
  * by the field only they have ({@code generation}, {@code outputText}, {@code outputs}, {@code completion},
  * {@code choices}, Cohere Command's {@code generations}/{@code is_finished}). Only the top level is looked at: a field
- * of the family's is read by the formats' readers, which count its text where the format puts text.
+ * of the family's is read by the formats' readers, which count its text where the format puts text; every family here
+ * must have its stream's text field counted by {@code StreamText} (round 487: Titan's, Claude Text Completions' and
+ * Cohere Command's were not, and an agent's answer written as their events was charged the usage it wrote;
+ * {@code StreamTextTest} walks these families).
  *
  * <p>Why exact: round 483. An agent's answer streamed as many small JSON objects of its own ({@code order},
  * {@code part}, {@code history}: prose under a field no format reads as text) ending in
@@ -61,7 +64,7 @@ final class InvokeModelEvents {
      * Completions' {@code completion}, Cohere Command's generate stream, and the OpenAI-compatible chunks (Mistral
      * Large, AI21 Jamba, DeepSeek, OpenAI's and Qwen's open-weight models, Writer) by their {@code choices}.
      */
-    private static final Map<String, Set<String>> BY_FIELD = Map.of(
+    static final Map<String, Set<String>> BY_FIELD = Map.of(
             "generation", Set.of("generation", "prompt_token_count", "generation_token_count", "stop_reason", "logprobs"),
             "outputText", Set.of("outputText", "index", "totalOutputTextTokenCount", "completionReason",
                     "inputTextTokenCount"),

@@ -1730,8 +1730,9 @@ final class JsonDocumentScanner {
                         && "lastChunk".equals(fieldAt[2])) {
                     a2aMoreChunks = true;
                 }
-                // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false
-                if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
+                // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false, Cohere's "is_finished": false
+                if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1])
+                        || "is_finished".equals(fieldAt[1]))) {
                     text.unfinished(fieldAt[1]);
                 }
             }

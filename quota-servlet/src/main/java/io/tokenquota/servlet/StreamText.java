@@ -58,7 +58,7 @@ final class StreamText {
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
-            "commands", "command", "answer", "chunk", "output", "parameters", "bytes");
+            "commands", "command", "answer", "chunk", "output", "parameters", "bytes", "completion");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
@@ -101,6 +101,17 @@ final class StreamText {
             // round 276: LangChain4j's thinking and its 0.x Response<AiMessage>, Cohere v2's thinking
             "aiMessage.thinking", "content.text",
             "content.toolExecutionRequests[].arguments", "message.content[].thinking");
+    /**
+     * The text fields of the InvokeModel stream events {@link InvokeModelEvents} recognizes whose text no other set
+     * here reads (round 487): Titan Text's chunk's top-level {@code outputText} (its whole answer's is
+     * {@code results[].outputText}), Claude Text Completions' {@code completion}, Cohere Command's
+     * {@code generations[].text} (its generate stream's {@code {"text", "is_finished": false}} is {@link #ROOT_TEXT}'s).
+     * Each chunk carries new text only, and the last repeats none (Cohere's repeats the answer under
+     * {@code response}, not read), so a genuine stream's text is its output once. Counted as {@link #OTHER_WHOLE}: a
+     * call's, not a read's. Every family recognized must have its text counted somewhere here, or an agent's answer
+     * written as that family's events is charged the usage it wrote ({@code StreamTextTest}).
+     */
+    private static final Set<String> INVOKE_MODEL_TEXT = Set.of("outputText", "completion", "generations[].text");
     /**
      * The tool calls a Responses stream sends whole, in its {@code response.output_item.done} event, with no
      * deltas before (round 273: an {@code apply_patch_call}'s diff, a {@code shell_call}'s or
@@ -162,7 +173,8 @@ final class StreamText {
     /**
      * A document's own {@code text}, in the events whose {@code type} (or {@code event_type}) says it is new
      * output ({@link #TEXT_TYPES}): Cohere v1's chat stream's {@code text-generation}, Koog's
-     * {@code StreamFrame.TextDelta} (round 276).
+     * {@code StreamFrame.TextDelta} (round 276); and in an event of no type that says {@code "is_finished": false},
+     * Cohere's generate stream's (Cohere Command on InvokeModel, round 487).
      */
     private static final String ROOT_TEXT = "text";
     private static final Set<String> TEXT_TYPES = Set.of("text-generation", "ai.koog.prompt.streaming.StreamFrame.TextDelta",
@@ -316,7 +328,7 @@ final class StreamText {
         return r;
     }
 
-    /** The document says it is not its stream's last ({@code done} or {@code stop} false). */
+    /** The document says it is not its stream's last ({@code done}, {@code stop} or Cohere's {@code is_finished} false). */
     void unfinished(String field) {
         unfinished = field;
         streamed = true;
@@ -352,7 +364,7 @@ final class StreamText {
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
                 : GENERATED.equals(path) ? Rule.GENERATED
-                : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE
+                : OTHER_WHOLE.contains(path) || INVOKE_MODEL_TEXT.contains(path) ? Rule.OTHER_WHOLE
                 : UNTYPED_OUTPUT.contains(path) ? Rule.UNTYPED_OUTPUT
                 : ITEM_DONE.contains(path) ? Rule.ITEM_DONE : null;
         int reasoned = REASONING.indexOf(path);
@@ -463,7 +475,9 @@ final class StreamText {
         } else if (whole && unfinished == null && finished == null) {
             sum = plus(sum, candidates[Rule.GENERATE_RESPONSE.ordinal()]);
         }
-        if (type != null && TEXT_TYPES.contains(type)) {
+        // Cohere's generate stream (Cohere Command on InvokeModel) types none of its events: its text events say
+        // "is_finished": false (round 487)
+        if (type != null && TEXT_TYPES.contains(type) || type == null && "is_finished".equals(unfinished)) {
             sum = plus(sum, candidates[Rule.ROOT_TEXT.ordinal()]);
         }
         if ("stop".equals(unfinished) || alone && "stop".equals(finished)

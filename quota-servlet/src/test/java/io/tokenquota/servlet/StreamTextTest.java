@@ -275,6 +275,41 @@ final class StreamTextTest {
         assertEquals(6, text("text/event-stream", body));
     }
 
+    /**
+     * Round 487: every model family whose InvokeModel stream events {@link InvokeModelEvents} recognizes has its text
+     * field counted, so a usage read from those events is never believed below the text they held. A family added to
+     * {@link InvokeModelEvents#BY_FIELD} fails here until its text event is added and counted.
+     */
+    @Test
+    void everyInvokeModelFamilysStreamTextCounts() {
+        java.util.Map<String, String> byField = java.util.Map.of(
+                "generation", "{\"generation\":%s,\"prompt_token_count\":null,\"generation_token_count\":1,\"stop_reason\":null}",
+                "outputText", "{\"outputText\":%s,\"index\":0,\"totalOutputTextTokenCount\":null,\"completionReason\":null,"
+                        + "\"inputTextTokenCount\":null}",
+                "outputs", "{\"outputs\":[{\"text\":%s,\"stop_reason\":null}]}",
+                "completion", "{\"completion\":%s,\"stop_reason\":null,\"stop\":null}",
+                "generations", "{\"generations\":[{\"text\":%s,\"is_finished\":false,\"index\":0}],\"id\":\"g\",\"prompt\":\"p\"}",
+                "is_finished", "{\"text\":%s,\"is_finished\":false}",
+                "choices", "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+                        + "\"choices\":[{\"index\":0,\"delta\":{\"content\":%s}}]}");
+        assertEquals(InvokeModelEvents.BY_FIELD.keySet(), byField.keySet(), "each family's text event, here");
+        java.util.List<String> events = new java.util.ArrayList<>(byField.values());
+        // the families told by their type, event_type or one field
+        events.add("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}");
+        events.add("{\"is_finished\":false,\"event_type\":\"text-generation\",\"text\":%s}");
+        events.add("{\"contentBlockDelta\":{\"delta\":{\"text\":%s},\"contentBlockIndex\":0}}");
+        for (String event : events) {
+            String e = String.format(event, "\"hello\"");
+            assertTrue(InvokeModelEvents.recognized(e), e);
+            assertEquals(5, text("text/event-stream", "data: " + e + "\n\n"), e);
+        }
+        // a genuine Cohere generate stream's end repeats the answer under response: counted once, by its deltas
+        assertEquals(5 + 2, text("text/event-stream", "data: {\"text\":\"hello\",\"is_finished\":false}\n\n"
+                + "data: {\"text\":\"!!\",\"is_finished\":false}\n\n"
+                + "data: {\"is_finished\":true,\"finish_reason\":\"COMPLETE\",\"response\":{\"id\":\"x\",\"generations\":"
+                + "[{\"id\":\"y\",\"text\":\"hello!!\",\"finish_reason\":\"COMPLETE\"}],\"prompt\":\"hi\"}}\n\n"));
+    }
+
     @Test
     void textIsNotCountedUnlessAsked() {
         UsageSniffer s = new UsageSniffer(0);
