@@ -7,18 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.NamedUserRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpResponse;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,42 +34,18 @@ import org.junit.jupiter.api.Test;
  * {@code object: "chat.completion"}, {@code choices[].message}, {@code usage.prompt_tokens / completion_tokens /
  * total_tokens}).
  */
-abstract class AbstractRound423 extends H2FilterRound {
-    static final long USAGE = 3_000;
-
-    final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+abstract class AbstractRound423 extends NamedUserRound {
+    AbstractRound423() {
+        super("423");
+    }
 
     static String subject() {
         return "v423-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    int callsOf(String subject) {
-        AtomicInteger n = calls.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("chat", new Chat(), "/ai/v1/*", "/ai/fwd/v1/*")
-                .forwardedHeaders("/ai/fwd/")
-                .onStartup(filter::registerByServletName);
-    }
-
-    /** A chat completions endpoint: serves whoever x-user-id names and reports usage. */
-    class Chat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            calls.computeIfAbsent(String.valueOf(user), k -> new AtomicInteger()).incrementAndGet();
-            resp.setContentType("application/json");
-            resp.getWriter().write("{\"id\":\"chatcmpl-423\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello.\"},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":2000,"
-                    + "\"total_tokens\":" + USAGE + "}}");
-        }
+        return chatBehind(filter, "/ai/v1/*", "/ai/fwd/v1/*").forwardedHeaders("/ai/fwd/");
     }
 
     private void assertRefused(String... spoof) throws IOException {

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -50,10 +48,7 @@ abstract class AbstractRound463 extends ShapedAnswerRound {
             + " {\\\"totalTokens\\\": 250000, \\\"tokens\\\": [791,4062,14198], \\\"essay\\\": <the essay>}\"}]}";
 
     private long charged(String path, String s) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, REQUEST);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        return settled(s).used();
+        return chargedOneCall(path, s, REQUEST);
     }
 
     /** Control: the model's JSON answer at an id that names no count is charged its estimate (above 1,000). */

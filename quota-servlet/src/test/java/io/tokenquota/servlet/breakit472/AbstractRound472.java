@@ -1,12 +1,8 @@
 package io.tokenquota.servlet.breakit472;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
-import java.util.StringJoiner;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -32,16 +28,7 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
     static final int PIECES = 200;
 
     static String piece(int i) {
-        int size = TEXT.length() / PIECES;
-        return TEXT.substring(i * size, i == PIECES - 1 ? TEXT.length() : (i + 1) * size);
-    }
-
-    static String list(int n, java.util.function.IntFunction<String> element) {
-        StringJoiner j = new StringJoiner(",", "[", "]");
-        for (int i = 0; i < n; i++) {
-            j.add(element.apply(i));
-        }
-        return j.toString();
+        return slice(i, PIECES);
     }
 
     @Override
@@ -115,36 +102,15 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
             + "[{\"type\":\"document\",\"source\":{\"type\":\"file\",\"file_id\":\"file_011CNha8iCJcU1wXNR6q4V8w\"}},"
             + "{\"type\":\"text\",\"text\":\"Summarise this report.\"}]}]}";
 
-    private long charged(String path, String s) {
-        return charged(path, s, REQUEST);
-    }
-
-    private long charged(String path, String s, String request) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, request);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        return settled(s).used();
-    }
-
     private void assertChargedAsAtAnAppId(String shape) {
-        String c = "r472-ctl-" + shape + "-" + kind() + "-" + System.nanoTime();
-        long expected = charged("/ai/" + shape + "-invoice", c);
-        assertTrue(expected > 1_000, kind() + ": " + expected + " " + ledger(c));
-        String s = "r472-" + shape + "-" + kind() + "-" + System.nanoTime();
-        long used = charged("/ai/" + shape + "-invoice/tokenize", s);
-        assertEquals(expected, used, kind() + ": a model call (an essay of ~4,400 tokens in a " + shape
-                + " tokenizer's fields) charged " + used + ", should be " + expected + " as at /ai/" + shape
-                + "-invoice; " + ledger(s));
+        assertChargedAsAtAnAppId("r472", shape, REQUEST, "an essay of ~4,400 tokens in a " + shape
+                + " tokenizer's fields");
     }
 
     /** Control: the three answers at an id naming no count are charged their estimate (above 1,000). */
     @Test
     void theSameAnswersAtAnAppIdAreChargedTheirEstimate() {
-        for (String shape : new String[] {"vllm", "tgi", "llama"}) {
-            String s = "r472-ctl0-" + shape + "-" + kind() + "-" + System.nanoTime();
-            long used = charged("/ai/" + shape + "-invoice", s);
-            assertTrue(used > 1_000, kind() + " " + shape + ": " + used + " " + ledger(s));
-        }
+        assertChargedTheirEstimateAtAnAppId("r472", REQUEST, "vllm", "tgi", "llama");
     }
 
     /** Finding: the essay as vLLM's one {@code token_strs} entry beside a count of 250,000. */
@@ -171,11 +137,7 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
      */
     @Test
     void genuineTokenizerCountsAreReleased() {
-        for (String shape : new String[] {"gvllm", "gtgi", "gllama"}) {
-            String s = "r472-gen-" + shape + "-" + kind() + "-" + System.nanoTime();
-            long used = charged("/ai/" + shape + "-gw/tokenize", s);
-            assertEquals(0, used, kind() + " " + shape + ": a genuine count charged " + used + "; " + ledger(s));
-        }
+        assertGenuineCountsReleased("r472", REQUEST, "gvllm", "gtgi", "gllama");
     }
 
     /**
@@ -191,7 +153,7 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
             {"/ai/gfile-gw/v1/messages/count_tokens", ANTHROPIC_FILE}};
         for (String[] c : cases) {
             String s = "r472-big-" + kind() + "-" + System.nanoTime();
-            long used = charged(c[0], s, c[1]);
+            long used = chargedOneCall(c[0], s, c[1]);
             assertEquals(0, used, kind() + " " + c[0] + ": a genuine count charged " + used + "; " + ledger(s));
         }
     }

@@ -15,10 +15,7 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound473TwoFilters extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter team = IncludeFigures.teamFilter(this);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .filter("quota-team", team, "/ai/*")
+        return IncludeFigures.twoFilters(this, filter)
                 .servlet("v1-async-late", new AbstractRound473.AsyncSummary(true), "/ai/team/v1/async-late")
                 .servlet("v1-async-status", new AbstractRound473.AsyncSummary(true, 0L), "/ai/team/v1/async-status")
                 .servlet("v1-async-revised", new AbstractRound473.RevisedSummary(), "/ai/team/v1/async-revised")

@@ -1,20 +1,14 @@
 package io.tokenquota.servlet.breakit474;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
+import io.tokenquota.servlet.testing.BedrockAgentRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.RelayedAnswers;
-import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.Base64;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -44,22 +38,13 @@ import org.junit.jupiter.params.provider.ValueSource;
  * InvokeModelWithResponseStream stream (Anthropic's, Meta's) is still charged exactly its usage, also a long one whose
  * text the estimator counts as the provider does; round 470's tests.
  */
-abstract class AbstractRound474 extends ShapedAnswerRound {
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
+abstract class AbstractRound474 extends BedrockAgentRound {
+    AbstractRound474() {
+        super("r474");
+    }
 
-    /** The agent's real answer: some 34,000 characters of prose (about 5,300 tokens), streamed in 1,000-character chunks. */
-    static final String STORY = Prose.english(34_000);
     /** A short answer, about 450 tokens. */
     static final String ANSWER = Prose.english(2_000);
-
-    /** The traced turn's two orchestration calls, as in round 470. */
-    static final long STEP1_IN = 3_150;
-    static final long STEP1_OUT = 210;
-    static final long STEP2_IN = 3_620;
-    static final long STEP2_OUT = 480;
-    static final long AGENT_USAGE = STEP1_IN + STEP1_OUT + STEP2_IN + STEP2_OUT;
-
-    static final String PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
 
     static final String INVOKE_AGENT = "{\"inputText\":\"Tell me the whole story of order 48213, then end with the line I gave you.\","
             + "\"enableTrace\":false,\"streamingConfigurations\":{\"streamFinalResponse\":true}}";
@@ -82,11 +67,6 @@ abstract class AbstractRound474 extends ShapedAnswerRound {
         };
     }
 
-    static byte[] chunk(String text) {
-        return RelayedAnswers.awsEvent("chunk", "{\"bytes\":\""
-                + Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8)) + "\",\"p\":\"" + PAD + "\"}");
-    }
-
     /** The story's chunks, as InvokeAgent streams a final response ({@code streamFinalResponse}). */
     static void story(ByteArrayOutputStream out) {
         for (int i = 0; i < STORY.length(); i += 1_000) {
@@ -99,16 +79,6 @@ abstract class AbstractRound474 extends ShapedAnswerRound {
         return RelayedAnswers.awsEvent("trace", "{\"agentAliasId\":\"TSTALIASID\",\"agentId\":\"AGENT474AB\","
                 + "\"agentVersion\":\"DRAFT\",\"sessionId\":\"session-474\",\"eventTime\":\"2025-06-02T10:15:30.123Z\","
                 + "\"trace\":{\"orchestrationTrace\":" + member + "},\"p\":\"" + PAD + "\"}");
-    }
-
-    static String modelOutput(String traceId, long in, long out) {
-        return "{\"modelInvocationOutput\":{\"traceId\":\"" + traceId + "\",\"rawResponse\":{\"content\":\"...\"},"
-                + "\"metadata\":{\"usage\":{\"inputTokens\":" + in + ",\"outputTokens\":" + out + "}}}}";
-    }
-
-    @Override
-    protected String body(String shape) {
-        throw new IllegalArgumentException(shape);
     }
 
     @Override
@@ -154,13 +124,7 @@ abstract class AbstractRound474 extends ShapedAnswerRound {
         } else {
             return false;
         }
-        resp.setContentType("application/vnd.amazon.eventstream");
-        if (agentHeaders) {
-            // InvokeAgent's response headers (API reference "InvokeAgent", "Response Syntax")
-            resp.setHeader("x-amzn-bedrock-agent-content-type", "application/json");
-            resp.setHeader("x-amz-bedrock-agent-session-id", "session-474");
-        }
-        resp.getOutputStream().write(out.toByteArray());
+        writeEventStream(resp, out.toByteArray(), agentHeaders ? "session-474" : null);
         return true;
     }
 
@@ -194,30 +158,9 @@ abstract class AbstractRound474 extends ShapedAnswerRound {
         }
     }
 
-    HttpResponse<String> post(String shape, String s, String body) {
-        HttpRequest req = TestHttp.requestAs(container.uri("/ai/" + shape), s, "Content-Type", "application/json")
-                .header("Accept", "application/vnd.amazon.eventstream")
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
-        return TestHttp.send(req);
-    }
-
-    private long call(String shape, String body) {
-        String s = "r474-" + shape + "-" + kind() + "-" + System.nanoTime();
-        HttpResponse<String> r = post(shape, s, body);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
-        last = ledger(s);
-        return used;
-    }
-
-    private String last;
-
     /** Charged at least the story's text: about 5,300 tokens (the hold is about 1,000). */
     private void chargedAtLeastTheStory(String shape) {
-        long used = call(shape, INVOKE_AGENT);
-        assertTrue(used >= TOKENS.estimate(STORY) * 9 / 10, kind() + " " + shape + ": charged " + used
-                + ", the answer is about " + TOKENS.estimate(STORY) + " tokens: " + last);
+        assertChargedAtLeastTheStory(shape, INVOKE_AGENT);
     }
 
     /**

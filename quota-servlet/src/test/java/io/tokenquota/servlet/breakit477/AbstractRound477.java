@@ -1,15 +1,8 @@
 package io.tokenquota.servlet.breakit477;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
 import java.math.BigInteger;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.StringJoiner;
-import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -37,17 +30,7 @@ abstract class AbstractRound477 extends ShapedAnswerRound {
 
     /** The {@code i}-th of {@link #PIECES} pieces of the essay, as the decimal of its UTF-8 bytes (about 337 digits). */
     static String number(int i) {
-        int size = TEXT.length() / PIECES;
-        String piece = TEXT.substring(i * size, i == PIECES - 1 ? TEXT.length() : (i + 1) * size);
-        return new BigInteger(1, piece.getBytes(StandardCharsets.UTF_8)).toString();
-    }
-
-    static String list(int n, IntFunction<String> element) {
-        StringJoiner j = new StringJoiner(",", "[", "]");
-        for (int i = 0; i < n; i++) {
-            j.add(element.apply(i));
-        }
-        return j.toString();
+        return new BigInteger(1, slice(i, PIECES).getBytes(StandardCharsets.UTF_8)).toString();
     }
 
     /** About what a tokenizer counts in {@link #REQUEST}, for the genuine controls. */
@@ -90,32 +73,15 @@ abstract class AbstractRound477 extends ShapedAnswerRound {
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a 4,000-token essay on rivers, in 200 parts,"
             + " each as the decimal of its UTF-8 bytes. JSON: {\\\"count\\\": 200, \\\"tokens\\\": [<numbers>]}\"}]}";
 
-    private long charged(String path, String s) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, REQUEST);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        return settled(s).used();
-    }
-
     private void assertChargedAsAtAnAppId(String shape) {
-        String c = "r477-ctl-" + shape + "-" + kind() + "-" + System.nanoTime();
-        long expected = charged("/ai/" + shape + "-invoice", c);
-        assertTrue(expected > 1_000, kind() + ": " + expected + " " + ledger(c));
-        String s = "r477-" + shape + "-" + kind() + "-" + System.nanoTime();
-        long used = charged("/ai/" + shape + "-invoice/tokenize", s);
-        assertEquals(expected, used, kind() + ": a model call (an essay of ~4,400 tokens written as 200 integers of"
-                + " ~337 digits in a " + shape + " tokenizer's ids) charged " + used + ", should be " + expected
-                + " as at /ai/" + shape + "-invoice; " + ledger(s));
+        assertChargedAsAtAnAppId("r477", shape, REQUEST, "an essay of ~4,400 tokens written as 200 integers of ~337"
+                + " digits in a " + shape + " tokenizer's ids");
     }
 
     /** Control: the three answers at an id naming no count are charged their estimate (above 1,000). */
     @Test
     void theSameAnswersAtAnAppIdAreChargedTheirEstimate() {
-        for (String shape : new String[] {"numvllm", "numtgi", "numllama"}) {
-            String s = "r477-ctl0-" + shape + "-" + kind() + "-" + System.nanoTime();
-            long used = charged("/ai/" + shape + "-invoice", s);
-            assertTrue(used > 1_000, kind() + " " + shape + ": " + used + " " + ledger(s));
-        }
+        assertChargedTheirEstimateAtAnAppId("r477", REQUEST, "numvllm", "numtgi", "numllama");
     }
 
     /** Finding: the essay as vLLM's token ids, 200 integers beside a count of 200. */
@@ -142,10 +108,6 @@ abstract class AbstractRound477 extends ShapedAnswerRound {
      */
     @Test
     void genuineCountsWithRealIdsAreReleased() {
-        for (String shape : new String[] {"gvllm", "gtgi", "gllama"}) {
-            String s = "r477-gen-" + shape + "-" + kind() + "-" + System.nanoTime();
-            long used = charged("/ai/" + shape + "-gw/tokenize", s);
-            assertEquals(0, used, kind() + " " + shape + ": a genuine count charged " + used + "; " + ledger(s));
-        }
+        assertGenuineCountsReleased("r477", REQUEST, "gvllm", "gtgi", "gllama");
     }
 }

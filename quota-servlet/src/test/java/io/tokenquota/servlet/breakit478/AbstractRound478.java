@@ -1,27 +1,18 @@
 package io.tokenquota.servlet.breakit478;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.IncludeFigures;
+import io.tokenquota.servlet.testing.LateIncludes;
 import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -43,20 +34,14 @@ abstract class AbstractRound478 extends H2FilterRound {
     static final ModelCalls CALLS = new ModelCalls();
     static final String CHAT = IncludeFigures.CHAT;
 
-    /** The v1 model's answer: 1,000 tokens in, 3,000 out. */
-    static final long PROMPT = 1_000;
-    static final long COMPLETION = 3_000;
-    static final long FRAGMENT = PROMPT + COMPLETION;
+    /** The v1 model's answer: 1,000 tokens in, 3,000 out, reported as 4,000. */
+    static final long FRAGMENT = LateIncludes.FRAGMENT;
 
-    /** Per subject: counted down by the page once its include has returned (a late fragment's worker waits). */
-    static final Map<String, CountDownLatch> INCLUDE_RETURNED = new ConcurrentHashMap<>();
+    /** The pages' include-returned signals (a late fragment's worker waits for its page's). */
+    static final LateIncludes INCLUDES = new LateIncludes();
 
     static String subject() {
         return "u478-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static CountDownLatch returned(String s) {
-        return INCLUDE_RETURNED.computeIfAbsent(s, k -> new CountDownLatch(1));
     }
 
     @Override
@@ -64,19 +49,19 @@ abstract class AbstractRound478 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 // a "did you mean" not-found page and the model's suggestions it includes
-                .servlet("suggest-sync", new Suggestions(When.SYNC), "/ai/v1/suggest-sync")
-                .servlet("suggest-early", new Suggestions(When.WORKER_BEFORE_RETURN), "/ai/v1/suggest-early")
-                .servlet("suggest-late", new Suggestions(When.WORKER_AFTER_RETURN), "/ai/v1/suggest-late")
-                .servlet("nf-sync", new NotFoundPage("/ai/v1/suggest-sync"), "/ai/articles/sync")
-                .servlet("nf-early", new NotFoundPage("/ai/v1/suggest-early"), "/ai/articles/early")
-                .servlet("nf-late", new NotFoundPage("/ai/v1/suggest-late"), "/ai/articles/late")
+                .servlet("suggest-sync", suggestions(When.SYNC), "/ai/v1/suggest-sync")
+                .servlet("suggest-early", suggestions(When.WORKER_BEFORE_RETURN), "/ai/v1/suggest-early")
+                .servlet("suggest-late", suggestions(When.WORKER_AFTER_RETURN), "/ai/v1/suggest-late")
+                .servlet("nf-sync", notFoundPage("/ai/v1/suggest-sync"), "/ai/articles/sync")
+                .servlet("nf-early", notFoundPage("/ai/v1/suggest-early"), "/ai/articles/early")
+                .servlet("nf-late", notFoundPage("/ai/v1/suggest-late"), "/ai/articles/late")
                 // a v2 JSON shim including the v1 chat endpoint, which reports its figure and answers with usage
-                .servlet("v1-sync", new V1Chat(When.SYNC), "/ai/v1/chat-sync")
-                .servlet("v1-early", new V1Chat(When.WORKER_BEFORE_RETURN), "/ai/v1/chat-early")
-                .servlet("v1-late", new V1Chat(When.WORKER_AFTER_RETURN), "/ai/v1/chat-late")
-                .servlet("v2-sync", new Shim("/ai/v1/chat-sync"), "/ai/v2/chat-sync")
-                .servlet("v2-early", new Shim("/ai/v1/chat-early"), "/ai/v2/chat-early")
-                .servlet("v2-late", new Shim("/ai/v1/chat-late"), "/ai/v2/chat-late");
+                .servlet("v1-sync", v1Chat(When.SYNC), "/ai/v1/chat-sync")
+                .servlet("v1-early", v1Chat(When.WORKER_BEFORE_RETURN), "/ai/v1/chat-early")
+                .servlet("v1-late", v1Chat(When.WORKER_AFTER_RETURN), "/ai/v1/chat-late")
+                .servlet("v2-sync", INCLUDES.shim("/ai/v1/chat-sync", null), "/ai/v2/chat-sync")
+                .servlet("v2-early", INCLUDES.shim("/ai/v1/chat-early", null), "/ai/v2/chat-early")
+                .servlet("v2-late", INCLUDES.shim("/ai/v1/chat-late", null), "/ai/v2/chat-late");
     }
 
     enum When {
@@ -89,43 +74,40 @@ abstract class AbstractRound478 extends H2FilterRound {
     }
 
     /**
-     * Runs {@code work} (the fragment's model call and its writes) on the worker of an async cycle started inside the
-     * include, {@code when}; the worker completes the cycle once it is done.
+     * A fragment that runs {@code work} (its model call and its writes) {@code when}: inside the include, or on the
+     * worker of an async cycle started inside the include, which completes the cycle once it is done.
      */
-    static void run(When when, HttpServletRequest req, Work work) {
-        String s = req.getHeader("x-user-id");
-        AsyncContext cycle = req.startAsync();
-        CountDownLatch done = new CountDownLatch(1);
-        CountDownLatch includeReturned = returned(s);
-        Thread worker = new Thread(() -> {
-            try {
-                if (when == When.WORKER_AFTER_RETURN) {
-                    includeReturned.await(10, TimeUnit.SECONDS);
+    static HttpServlet fragment(When when, LateIncludes.Handler work) {
+        return LateIncludes.servlet((req, resp) -> {
+            if (when == When.SYNC) {
+                work.service(req, resp);
+                return;
+            }
+            AsyncContext cycle = req.startAsync();
+            CountDownLatch done = new CountDownLatch(1);
+            CountDownLatch includeReturned = INCLUDES.returned(req.getHeader("x-user-id"));
+            LateIncludes.startWorker("round478-fragment-worker", () -> {
+                try {
+                    if (when == When.WORKER_AFTER_RETURN) {
+                        includeReturned.await(10, TimeUnit.SECONDS);
+                    }
+                    // the documented way: through the cycle's request and response
+                    work.service((HttpServletRequest) cycle.getRequest(), (HttpServletResponse) cycle.getResponse());
+                } catch (ServletException e) {
+                    throw new IllegalStateException(e);
+                } finally {
+                    done.countDown();
+                    cycle.complete();
                 }
-                // the documented way: through the cycle's request and response
-                work.run((HttpServletRequest) cycle.getRequest(), (HttpServletResponse) cycle.getResponse());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            } finally {
-                done.countDown();
-                cycle.complete();
+            });
+            if (when == When.WORKER_BEFORE_RETURN) {
+                try {
+                    done.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
-        }, "round478-fragment-worker");
-        worker.setDaemon(true);
-        worker.start();
-        if (when == When.WORKER_BEFORE_RETURN) {
-            try {
-                done.await(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-    }
-
-    interface Work {
-        void run(HttpServletRequest req, HttpServletResponse resp) throws IOException;
+        });
     }
 
     /**
@@ -133,115 +115,39 @@ abstract class AbstractRound478 extends H2FilterRound {
      * reported (docs/servlet.md: "suggestions the model writes into a protected 404 page make the page answering
      * (rule 6), and its 404 is charged the estimate (rule 4)").
      */
-    static class Suggestions extends HttpServlet {
-        private final When when;
-
-        Suggestions(When when) {
-            this.when = when;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            Work work = (rq, rs) -> {
-                CALLS.count(rq.getHeader("x-user-id"));
-                rs.getOutputStream().write(("<h2>Did you mean</h2><ul><li>Quarterly planning, March</li>"
-                        + "<li>Planning the quarterly offsite</li><li>Q1 plan review notes</li></ul>")
-                        .getBytes(StandardCharsets.UTF_8));
-                rs.getOutputStream().flush();
-            };
-            if (when == When.SYNC) {
-                work.run(req, resp);
-            } else {
-                run(when, req, work);
-            }
-        }
+    static HttpServlet suggestions(When when) {
+        return fragment(when, (rq, rs) -> {
+            CALLS.count(rq.getHeader("x-user-id"));
+            LateIncludes.write(rs, "<h2>Did you mean</h2><ul><li>Quarterly planning, March</li>"
+                    + "<li>Planning the quarterly offsite</li><li>Q1 plan review notes</li></ul>");
+        });
     }
 
     /** A protected not-found page: 404 set first, its notice, then the model's suggestions included. */
-    static class NotFoundPage extends HttpServlet {
-        private final String fragment;
-
-        NotFoundPage(String fragment) {
-            this.fragment = fragment;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            String s = req.getHeader("x-user-id");
+    static HttpServlet notFoundPage(String fragment) {
+        return LateIncludes.servlet((req, resp) -> {
             req.getInputStream().readAllBytes();
             resp.setStatus(404);
             resp.setContentType("text/html;charset=utf-8");
             resp.getOutputStream().write("<html><body><p>No such article.</p>".getBytes(StandardCharsets.UTF_8));
-            try {
-                req.getRequestDispatcher(fragment).include(req, resp);
-            } finally {
-                returned(s).countDown();
-            }
-        }
+            INCLUDES.include(req, resp, fragment);
+        });
     }
 
     /**
      * The v1 chat endpoint: one model call, its figure reported through the attribute and its answer written as
-     * OpenAI's chat completion object with its usage (platform.openai.com/docs/api-reference/chat/object).
+     * OpenAI's chat completion object with its usage.
      */
-    static class V1Chat extends HttpServlet {
-        private final When when;
-
-        V1Chat(When when) {
-            this.when = when;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            Work work = (rq, rs) -> {
-                CALLS.count(rq.getHeader("x-user-id"));
-                rq.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
-                rs.getOutputStream().write(ChatCompletions.completion("chatcmpl-478", "gpt-4o-2024-08-06",
-                        "Three meetings, two decisions.", PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-                rs.getOutputStream().flush();
-            };
-            if (when == When.SYNC) {
-                work.run(req, resp);
-            } else {
-                run(when, req, work);
-            }
-        }
-    }
-
-    /** The v2 chat endpoint: a shim that includes v1's answer as it is, calling no model itself. */
-    static class Shim extends HttpServlet {
-        private final String v1;
-
-        Shim(String v1) {
-            this.v1 = v1;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            String s = req.getHeader("x-user-id");
-            resp.setContentType("application/json");
-            try {
-                req.getRequestDispatcher(v1).include(req, resp);
-            } finally {
-                returned(s).countDown();
-            }
-        }
-    }
-
-    HttpResponse<String> post(String s, String path) {
-        return TestHttp.postJson(container.uri(path), s, CHAT);
+    static HttpServlet v1Chat(When when) {
+        return fragment(when, (rq, rs) -> {
+            CALLS.count(rq.getHeader("x-user-id"));
+            rq.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
+            LateIncludes.write(rs, LateIncludes.completion("chatcmpl-478"));
+        });
     }
 
     void assertCharged(String path, int status, int modelCalls, long used, String what) {
-        String s = subject();
-        HttpResponse<String> r = post(s, path);
-        QuotaAccount u = settled(s);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + CALLS.of(s)
-                + "; used " + u.used() + " reserved " + u.reserved() + "; " + ledger(s) + "; body " + r.body();
-        assertAll(() -> assertEquals(status, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, CALLS.of(s), figures),
-                () -> assertEquals(used, u.used(), figures),
-                () -> assertEquals(0, u.reserved(), figures));
+        IncludeFigures.assertCharged(this, CALLS, subject(), path, status, modelCalls, used, what);
     }
 
     /** The estimate of {@link #CHAT} (max_tokens 100 and its prompt): what a not-found page answering is charged. */

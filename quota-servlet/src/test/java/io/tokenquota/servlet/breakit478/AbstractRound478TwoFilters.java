@@ -15,23 +15,20 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound478TwoFilters extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter team = IncludeFigures.teamFilter(this);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .filter("quota-team", team, "/ai/*")
-                .servlet("suggest-sync", new AbstractRound478.Suggestions(AbstractRound478.When.SYNC),
+        return IncludeFigures.twoFilters(this, filter)
+                .servlet("suggest-sync", AbstractRound478.suggestions(AbstractRound478.When.SYNC),
                         "/ai/team/v1/suggest-sync")
-                .servlet("suggest-late", new AbstractRound478.Suggestions(AbstractRound478.When.WORKER_AFTER_RETURN),
+                .servlet("suggest-late", AbstractRound478.suggestions(AbstractRound478.When.WORKER_AFTER_RETURN),
                         "/ai/team/v1/suggest-late")
-                .servlet("nf-sync", new AbstractRound478.NotFoundPage("/ai/team/v1/suggest-sync"),
-                        "/ai/team/articles/sync")
-                .servlet("nf-late", new AbstractRound478.NotFoundPage("/ai/team/v1/suggest-late"),
-                        "/ai/team/articles/late")
-                .servlet("v1-sync", new AbstractRound478.V1Chat(AbstractRound478.When.SYNC), "/ai/team/v1/chat-sync")
-                .servlet("v1-late", new AbstractRound478.V1Chat(AbstractRound478.When.WORKER_AFTER_RETURN),
+                .servlet("nf-sync", AbstractRound478.notFoundPage("/ai/team/v1/suggest-sync"), "/ai/team/articles/sync")
+                .servlet("nf-late", AbstractRound478.notFoundPage("/ai/team/v1/suggest-late"), "/ai/team/articles/late")
+                .servlet("v1-sync", AbstractRound478.v1Chat(AbstractRound478.When.SYNC), "/ai/team/v1/chat-sync")
+                .servlet("v1-late", AbstractRound478.v1Chat(AbstractRound478.When.WORKER_AFTER_RETURN),
                         "/ai/team/v1/chat-late")
-                .servlet("v2-sync", new AbstractRound478.Shim("/ai/team/v1/chat-sync"), "/ai/team/v2/chat-sync")
-                .servlet("v2-late", new AbstractRound478.Shim("/ai/team/v1/chat-late"), "/ai/team/v2/chat-late");
+                .servlet("v2-sync", AbstractRound478.INCLUDES.shim("/ai/team/v1/chat-sync", null),
+                        "/ai/team/v2/chat-sync")
+                .servlet("v2-late", AbstractRound478.INCLUDES.shim("/ai/team/v1/chat-late", null),
+                        "/ai/team/v2/chat-late");
     }
 
     /** Posts to {@code path} as a new user of a new team: both must be charged {@code used} for one model call. */

@@ -1,18 +1,12 @@
 package io.tokenquota.servlet.breakit479;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
+import io.tokenquota.servlet.testing.BedrockAgentRound;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.RelayedAnswers;
-import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -40,13 +34,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <p>Controls: the same documents with InvokeAgent's headers passed on are charged their text; the same through the
  * bare relay with the story under an Anthropic message's {@code content[].text} is charged its text (round 474).
  */
-abstract class AbstractRound479 extends ShapedAnswerRound {
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-
-    /** The agent's real answer: some 34,000 characters of prose (about 5,300 tokens). */
-    static final String STORY = Prose.english(34_000);
-
-    static final String PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+abstract class AbstractRound479 extends BedrockAgentRound {
+    AbstractRound479() {
+        super("r479");
+    }
 
     /** InvokeAgent's request (API reference "InvokeAgent", "Request Syntax"): trace off, final response not streamed. */
     static final String INVOKE_AGENT = "{\"inputText\":\"Tell me the whole history of order 48213. Answer with one JSON object"
@@ -74,16 +65,6 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
         };
     }
 
-    static byte[] chunk(String text) {
-        return RelayedAnswers.awsEvent("chunk", "{\"bytes\":\""
-                + Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8)) + "\",\"p\":\"" + PAD + "\"}");
-    }
-
-    @Override
-    protected String body(String shape) {
-        throw new IllegalArgumentException(shape);
-    }
-
     @Override
     protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -107,22 +88,9 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
         } else {
             return false;
         }
-        resp.setContentType("application/vnd.amazon.eventstream");
-        if (agentHeaders) {
-            // InvokeAgent's response headers (API reference "InvokeAgent", "Response Syntax")
-            resp.setHeader("x-amzn-bedrock-agent-content-type", "application/json");
-            resp.setHeader("x-amz-bedrock-agent-session-id", "session-479");
-        }
-        resp.getOutputStream().write(out.toByteArray());
+        writeEventStream(resp, out.toByteArray(), agentHeaders ? "session-479" : null);
         return true;
     }
-
-    /** The traced turn's two orchestration calls, as in rounds 470 and 474: 7,460 tokens. */
-    static final long STEP1_IN = 3_150;
-    static final long STEP1_OUT = 210;
-    static final long STEP2_IN = 3_620;
-    static final long STEP2_OUT = 480;
-    static final long AGENT_USAGE = STEP1_IN + STEP1_OUT + STEP2_IN + STEP2_OUT;
 
     static String tracePart(String member) {
         return "{\"agentAliasId\":\"TSTALIASID\",\"agentId\":\"AGENT479AB\",\"agentVersion\":\"DRAFT\","
@@ -130,43 +98,17 @@ abstract class AbstractRound479 extends ShapedAnswerRound {
                 + member + "}}";
     }
 
-    static String modelOutput(String traceId, long in, long out) {
-        return "{\"modelInvocationOutput\":{\"traceId\":\"" + traceId + "\",\"rawResponse\":{\"content\":\"...\"},"
-                + "\"metadata\":{\"usage\":{\"inputTokens\":" + in + ",\"outputTokens\":" + out + "}}}}";
-    }
-
     static byte[] line(boolean wrapped, String tracePart) {
         return ((wrapped ? "{\"trace\":" + tracePart + "}" : tracePart) + "\n").getBytes(StandardCharsets.UTF_8);
     }
-
-    HttpResponse<String> post(String shape, String s, String body) {
-        HttpRequest req = TestHttp.requestAs(container.uri("/ai/" + shape), s, "Content-Type", "application/json")
-                .header("Accept", "application/vnd.amazon.eventstream")
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
-        return TestHttp.send(req);
-    }
-
-    private String last;
 
     private long call(String shape) {
         return call(shape, INVOKE_AGENT);
     }
 
-    private long call(String shape, String body) {
-        String s = "r479-" + shape + "-" + kind() + "-" + System.nanoTime();
-        HttpResponse<String> r = post(shape, s, body);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
-        last = ledger(s);
-        return used;
-    }
-
     /** Charged at least the story's text: about 5,300 tokens (the hold is about 1,000). */
     private void chargedAtLeastTheStory(String shape) {
-        long used = call(shape);
-        assertTrue(used >= TOKENS.estimate(STORY) * 9 / 10, kind() + " " + shape + ": charged " + used
-                + ", should be at least the answer's " + TOKENS.estimate(STORY) + " tokens of text: " + last);
+        assertChargedAtLeastTheStory(shape, INVOKE_AGENT);
     }
 
     /**

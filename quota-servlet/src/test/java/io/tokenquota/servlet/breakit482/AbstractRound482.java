@@ -1,14 +1,8 @@
 package io.tokenquota.servlet.breakit482;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.StringJoiner;
-import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -37,20 +31,10 @@ abstract class AbstractRound482 extends ShapedAnswerRound {
     /** Token objects (the count): about what a tokenizer counts in {@link #REQUEST}. */
     static final int OBJECTS = 70;
 
-    static String list(int n, IntFunction<String> element) {
-        StringJoiner j = new StringJoiner(",", "[", "]");
-        for (int i = 0; i < n; i++) {
-            j.add(element.apply(i));
-        }
-        return j.toString();
-    }
-
     /** The {@code i}-th of {@link #OBJECTS} slices of the essay as repeated {@code "id"} members: its code units. */
     static String ids(int i) {
-        int size = TEXT.length() / OBJECTS;
-        String piece = TEXT.substring(i * size, i == OBJECTS - 1 ? TEXT.length() : (i + 1) * size);
         StringJoiner j = new StringJoiner(",");
-        piece.chars().forEach(c -> j.add("\"id\":" + c));
+        slice(i, OBJECTS).chars().forEach(c -> j.add("\"id\":" + c));
         return j.toString();
     }
 
@@ -104,31 +88,14 @@ abstract class AbstractRound482 extends ShapedAnswerRound {
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a 4,000-token essay on rivers, in 70 parts,"
             + " each as the code units of its characters. JSON: {\\\"tokens\\\": [{\\\"id\\\": <unit>, ...}]}\"}]}";
 
-    private long charged(String path, String s) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, REQUEST);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        return settled(s).used();
-    }
-
     private void assertChargedAsAtAnAppId(String shape, String what) {
-        String c = "r482-ctl-" + shape + "-" + kind() + "-" + System.nanoTime();
-        long expected = charged("/ai/" + shape + "-invoice", c);
-        assertTrue(expected > 1_000, kind() + ": " + expected + " " + ledger(c));
-        String s = "r482-" + shape + "-" + kind() + "-" + System.nanoTime();
-        long used = charged("/ai/" + shape + "-invoice/tokenize", s);
-        assertEquals(expected, used, kind() + ": a model call (" + what + ") charged " + used + ", should be "
-                + expected + " as at /ai/" + shape + "-invoice; " + ledger(s));
+        assertChargedAsAtAnAppId("r482", shape, REQUEST, what);
     }
 
     /** Control: the three answers at an id naming no count are charged their estimate (above 1,000). */
     @Test
     void theSameAnswersAtAnAppIdAreChargedTheirEstimate() {
-        for (String shape : new String[] {"dupllama", "duptgi", "boolvllm"}) {
-            String s = "r482-ctl0-" + shape + "-" + kind() + "-" + System.nanoTime();
-            long used = charged("/ai/" + shape + "-invoice", s);
-            assertTrue(used > 1_000, kind() + " " + shape + ": " + used + " " + ledger(s));
-        }
+        assertChargedTheirEstimateAtAnAppId("r482", REQUEST, "dupllama", "duptgi", "boolvllm");
     }
 
     /** Finding: the essay as 28,000 repeated "id" members of 70 llama.cpp token objects. */
@@ -155,10 +122,6 @@ abstract class AbstractRound482 extends ShapedAnswerRound {
     /** Control, the other way: genuine counts (one id and piece a token; max_model_len a number) are released. */
     @Test
     void genuineCountsAreReleased() {
-        for (String shape : new String[] {"gllama", "gtgi", "gvllm"}) {
-            String s = "r482-gen-" + shape + "-" + kind() + "-" + System.nanoTime();
-            long used = charged("/ai/" + shape + "-gw/tokenize", s);
-            assertEquals(0, used, kind() + " " + shape + ": a genuine count charged " + used + "; " + ledger(s));
-        }
+        assertGenuineCountsReleased("r482", REQUEST, "gllama", "gtgi", "gvllm");
     }
 }

@@ -3,19 +3,13 @@ package io.tokenquota.servlet.breakit483;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
+import io.tokenquota.servlet.testing.BedrockAgentRound;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.RelayedAnswers;
-import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -44,8 +38,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * twice, counted whole less 256 tokens as "the text the stream carried", and that floor passes the provider's count.
  * docs/servlet.md says the allowance is there "so that a genuine InvokeModel event counts no more than its text".
  */
-abstract class AbstractRound483 extends ShapedAnswerRound {
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
+abstract class AbstractRound483 extends BedrockAgentRound {
+    AbstractRound483() {
+        super("r483");
+    }
 
     /** InvokeAgent's request (API reference "InvokeAgent", "Request Syntax"): trace off, final response streamed. */
     static final String INVOKE_AGENT = "{\"inputText\":\"Tell me the whole history of order 48213, one JSON object per"
@@ -76,13 +72,6 @@ abstract class AbstractRound483 extends ShapedAnswerRound {
             sum += TOKENS.estimate(p);
         }
         return sum;
-    }
-
-    static final String PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
-
-    static byte[] chunk(String text) {
-        return RelayedAnswers.awsEvent("chunk", "{\"bytes\":\""
-                + Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8)) + "\",\"p\":\"" + PAD + "\"}");
     }
 
     // --- Cohere Command R: a chat of earlier turns, then a long answer ---
@@ -139,11 +128,6 @@ abstract class AbstractRound483 extends ShapedAnswerRound {
     }
 
     @Override
-    protected String body(String shape) {
-        throw new IllegalArgumentException(shape);
-    }
-
-    @Override
     protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         boolean agentHeaders = false;
@@ -169,33 +153,8 @@ abstract class AbstractRound483 extends ShapedAnswerRound {
         } else {
             return false;
         }
-        resp.setContentType("application/vnd.amazon.eventstream");
-        if (agentHeaders) {
-            // InvokeAgent's response headers (API reference "InvokeAgent", "Response Syntax")
-            resp.setHeader("x-amzn-bedrock-agent-content-type", "application/json");
-            resp.setHeader("x-amz-bedrock-agent-session-id", "session-483");
-        }
-        resp.getOutputStream().write(out.toByteArray());
+        writeEventStream(resp, out.toByteArray(), agentHeaders ? "session-483" : null);
         return true;
-    }
-
-    HttpResponse<String> post(String shape, String s, String body) {
-        HttpRequest req = TestHttp.requestAs(container.uri("/ai/" + shape), s, "Content-Type", "application/json")
-                .header("Accept", "application/vnd.amazon.eventstream")
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
-        return TestHttp.send(req);
-    }
-
-    private String last;
-
-    private long call(String shape, String body) {
-        String s = "r483-" + shape + "-" + kind() + "-" + System.nanoTime();
-        HttpResponse<String> r = post(shape, s, body);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
-        last = ledger(s);
-        return used;
     }
 
     private void chargedAtLeastTheStory(String shape) {

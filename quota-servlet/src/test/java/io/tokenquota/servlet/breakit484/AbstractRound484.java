@@ -7,17 +7,11 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.NamedUserRound;
+import io.tokenquota.servlet.testing.TestHttp;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -42,44 +36,21 @@ import org.junit.jupiter.api.Test;
  * prompt_tokens / completion_tokens / total_tokens}). Tomcat 11 has no PROXY protocol support, so the attack runs
  * on Jetty only; the controls run on both.
  */
-abstract class AbstractRound484 extends H2FilterRound {
-    static final long USAGE = 3_000;
+abstract class AbstractRound484 extends NamedUserRound {
+    AbstractRound484() {
+        super("484");
+    }
+
     static final String NO_PROXY_PROTOCOL_ON_TOMCAT = "Tomcat 11 has no PROXY protocol support: its "
             + "getRemoteAddr() is the TCP peer unless a RemoteIpValve is configured (round 423)";
-
-    final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
 
     static String subject() {
         return "v484-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    int callsOf(String subject) {
-        AtomicInteger n = calls.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("chat", new Chat(), "/ai/v1/*")
-                .proxyProtocol()
-                .onStartup(filter::registerByServletName);
-    }
-
-    /** A chat completions endpoint: serves whoever x-user-id names and reports usage. */
-    class Chat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            calls.computeIfAbsent(String.valueOf(user), k -> new AtomicInteger()).incrementAndGet();
-            resp.setContentType("application/json");
-            resp.getWriter().write("{\"id\":\"chatcmpl-484\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello.\"},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":2000,"
-                    + "\"total_tokens\":" + USAGE + "}}");
-        }
+        return chatBehind(filter, "/ai/v1/*").proxyProtocol();
     }
 
     /**
@@ -93,25 +64,11 @@ abstract class AbstractRound484 extends H2FilterRound {
 
     /** As {@link #callFrom(String, String, String)}, the connection's first bytes given as they are (PROXY v2). */
     String callWith(String localAddress, byte[] preamble, String user) throws IOException {
-        String body = "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-        try (Socket socket = new Socket()) {
-            socket.bind(new InetSocketAddress(localAddress, 0));
-            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            socket.setSoTimeout(10_000);
-            StringBuilder req = new StringBuilder();
-            req.append("POST /ai/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
-                    .append("Content-Type: application/json\r\nContent-Length: ")
-                    .append(body.getBytes(StandardCharsets.UTF_8).length).append("\r\n")
-                    .append("x-user-id: ").append(user).append("\r\n\r\n").append(body);
-            byte[] http = req.toString().getBytes(StandardCharsets.UTF_8);
-            byte[] all = java.util.Arrays.copyOf(preamble, preamble.length + http.length);
-            System.arraycopy(http, 0, all, preamble.length, http.length);
-            socket.getOutputStream().write(all);
-            socket.getOutputStream().flush();
-            String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
-            int eol = answer.indexOf('\r');
-            return eol < 0 ? answer : answer.substring(0, eol);
-        }
+        String answer = TestHttp.rawPostFrom(localAddress, container.port(), preamble, "/ai/v1/chat/completions",
+                "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                "x-user-id: " + user);
+        int eol = answer.indexOf('\r');
+        return eol < 0 ? answer : answer.substring(0, eol);
     }
 
     String proxyLineFrom(String source) {

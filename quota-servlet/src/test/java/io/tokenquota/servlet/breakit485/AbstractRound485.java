@@ -1,27 +1,16 @@
 package io.tokenquota.servlet.breakit485;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.IncludeFigures;
+import io.tokenquota.servlet.testing.LateIncludes;
 import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
-import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -44,36 +33,30 @@ abstract class AbstractRound485 extends H2FilterRound {
     static final ModelCalls CALLS = new ModelCalls();
     static final String CHAT = IncludeFigures.CHAT;
 
-    /** The model's answer: 1,000 tokens in, 3,000 out. */
-    static final long PROMPT = 1_000;
-    static final long COMPLETION = 3_000;
-    static final long FRAGMENT = PROMPT + COMPLETION;
+    /** The model's answer: 1,000 tokens in, 3,000 out, reported as 4,000. */
+    static final long FRAGMENT = LateIncludes.FRAGMENT;
 
     /** The request attribute the worker leaves the model's completion in for the view. */
     static final String ANSWER = "round485.answer";
 
-    /** Per subject: counted down by the page once its include has returned (the worker waits for it). */
-    static final Map<String, CountDownLatch> INCLUDE_RETURNED = new ConcurrentHashMap<>();
+    /** The pages' include-returned signals (the worker waits for its page's). */
+    static final LateIncludes INCLUDES = new LateIncludes();
 
     static String subject() {
         return "u485-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static CountDownLatch returned(String s) {
-        return INCLUDE_RETURNED.computeIfAbsent(s, k -> new CountDownLatch(1));
     }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("render", new Render(), "/ai/v1/render")
-                .servlet("v1-dispatch", new V1Chat(Then.DISPATCH_TO_VIEW), "/ai/v1/chat-dispatch")
-                .servlet("v1-redispatch", new V1Chat(Then.DISPATCH_BACK), "/ai/v1/chat-redispatch")
-                .servlet("v1-write", new V1Chat(Then.WRITE), "/ai/v1/chat-write")
-                .servlet("v2-dispatch", new Shim("/ai/v1/chat-dispatch"), "/ai/v2/chat-dispatch")
-                .servlet("v2-redispatch", new Shim("/ai/v1/chat-redispatch"), "/ai/v2/chat-redispatch")
-                .servlet("v2-write", new Shim("/ai/v1/chat-write"), "/ai/v2/chat-write");
+                .servlet("render", render(), "/ai/v1/render")
+                .servlet("v1-dispatch", v1Chat(Then.DISPATCH_TO_VIEW), "/ai/v1/chat-dispatch")
+                .servlet("v1-redispatch", v1Chat(Then.DISPATCH_BACK), "/ai/v1/chat-redispatch")
+                .servlet("v1-write", v1Chat(Then.WRITE), "/ai/v1/chat-write")
+                .servlet("v2-dispatch", shim("/ai/v1/chat-dispatch"), "/ai/v2/chat-dispatch")
+                .servlet("v2-redispatch", shim("/ai/v1/chat-redispatch"), "/ai/v2/chat-redispatch")
+                .servlet("v2-write", shim("/ai/v1/chat-write"), "/ai/v2/chat-write");
     }
 
     enum Then {
@@ -87,13 +70,7 @@ abstract class AbstractRound485 extends H2FilterRound {
 
     /** OpenAI's chat completion object with its usage (platform.openai.com/docs/api-reference/chat/object). */
     static String completion() {
-        return ChatCompletions.completion("chatcmpl-485", "gpt-4o-2024-08-06", "Three meetings, two decisions.",
-                PROMPT, COMPLETION);
-    }
-
-    static void writeAnswer(HttpServletResponse resp, String answer) throws IOException {
-        resp.getOutputStream().write(answer.getBytes(StandardCharsets.UTF_8));
-        resp.getOutputStream().flush();
+        return LateIncludes.completion("chatcmpl-485");
     }
 
     /**
@@ -101,108 +78,64 @@ abstract class AbstractRound485 extends H2FilterRound {
      * its figure and then renders the answer ({@link Then}); a pass that finds the answer (a dispatch back) writes
      * it.
      */
-    static class V1Chat extends HttpServlet {
-        private final Then then;
-
-        V1Chat(Then then) {
-            this.then = then;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+    static HttpServlet v1Chat(Then then) {
+        return LateIncludes.servlet((req, resp) -> {
             Object answer = req.getAttribute(ANSWER);
             if (answer != null) {
-                writeAnswer(resp, (String) answer);
+                LateIncludes.write(resp, (String) answer);
                 return;
             }
             String s = req.getHeader("x-user-id");
             boolean included = req.getAttribute("jakarta.servlet.include.request_uri") != null;
             AsyncContext cycle = req.startAsync();
-            CountDownLatch includeReturned = returned(s);
-            Thread worker = new Thread(() -> {
-                try {
-                    if (included) {
-                        // the model is slower than the page: the include has returned before the answer arrives
-                        includeReturned.await(10, TimeUnit.SECONDS);
-                    }
-                    HttpServletRequest rq = (HttpServletRequest) cycle.getRequest();
-                    CALLS.count(s);
-                    rq.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
-                    switch (then) {
-                        case DISPATCH_TO_VIEW -> {
-                            rq.setAttribute(ANSWER, completion());
-                            cycle.dispatch("/ai/v1/render");
-                        }
-                        case DISPATCH_BACK -> {
-                            rq.setAttribute(ANSWER, completion());
-                            cycle.dispatch();
-                        }
-                        case WRITE -> {
-                            try {
-                                writeAnswer((HttpServletResponse) cycle.getResponse(), completion());
-                            } finally {
-                                cycle.complete();
-                            }
-                        }
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } catch (IOException e) {
-                    throw new IllegalStateException(e);
+            CountDownLatch includeReturned = INCLUDES.returned(s);
+            LateIncludes.startWorker("round485-v1-worker", () -> {
+                if (included) {
+                    // the model is slower than the page: the include has returned before the answer arrives
+                    includeReturned.await(10, TimeUnit.SECONDS);
                 }
-            }, "round485-v1-worker");
-            worker.setDaemon(true);
-            worker.start();
-        }
+                HttpServletRequest rq = (HttpServletRequest) cycle.getRequest();
+                CALLS.count(s);
+                rq.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
+                switch (then) {
+                    case DISPATCH_TO_VIEW -> {
+                        rq.setAttribute(ANSWER, completion());
+                        cycle.dispatch("/ai/v1/render");
+                    }
+                    case DISPATCH_BACK -> {
+                        rq.setAttribute(ANSWER, completion());
+                        cycle.dispatch();
+                    }
+                    case WRITE -> {
+                        try {
+                            LateIncludes.write((HttpServletResponse) cycle.getResponse(), completion());
+                        } finally {
+                            cycle.complete();
+                        }
+                    }
+                }
+            });
+        });
     }
 
     /** The view the worker dispatches to: writes the completion it was given, calling no model. */
-    static class Render extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+    static HttpServlet render() {
+        return LateIncludes.servlet((req, resp) -> {
             resp.setContentType("application/json");
-            writeAnswer(resp, (String) req.getAttribute(ANSWER));
-        }
+            LateIncludes.write(resp, (String) req.getAttribute(ANSWER));
+        });
     }
 
     /**
      * The v2 chat endpoint: a shim that includes v1's answer as it is, calling no model itself; a dispatch back
      * that finds v1's answer writes it.
      */
-    static class Shim extends HttpServlet {
-        private final String v1;
-
-        Shim(String v1) {
-            this.v1 = v1;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            resp.setContentType("application/json");
-            Object answer = req.getAttribute(ANSWER);
-            if (answer != null) {
-                writeAnswer(resp, (String) answer);
-                return;
-            }
-            String s = req.getHeader("x-user-id");
-            try {
-                req.getRequestDispatcher(v1).include(req, resp);
-            } finally {
-                returned(s).countDown();
-            }
-        }
+    static HttpServlet shim(String v1) {
+        return INCLUDES.shim(v1, ANSWER);
     }
 
     void assertCharged(String path, int status, int modelCalls, long used, String what) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT);
-        QuotaAccount u = settled(s);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + CALLS.of(s)
-                + "; used " + u.used() + " reserved " + u.reserved() + "; " + ledger(s) + "; body " + r.body();
-        assertAll(() -> assertEquals(status, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, CALLS.of(s), figures),
-                () -> assertEquals(used, u.used(), figures),
-                () -> assertEquals(0, u.reserved(), figures));
+        IncludeFigures.assertCharged(this, CALLS, subject(), path, status, modelCalls, used, what);
     }
 
     /**

@@ -16,21 +16,17 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound485TwoFilters extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter team = IncludeFigures.teamFilter(this);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .filter("quota-team", team, "/ai/*")
-                .servlet("render", new AbstractRound485.Render(), "/ai/v1/render")
-                .servlet("v1-dispatch", new AbstractRound485.V1Chat(AbstractRound485.Then.DISPATCH_TO_VIEW),
+        return IncludeFigures.twoFilters(this, filter)
+                .servlet("render", AbstractRound485.render(), "/ai/v1/render")
+                .servlet("v1-dispatch", AbstractRound485.v1Chat(AbstractRound485.Then.DISPATCH_TO_VIEW),
                         "/ai/team/v1/chat-dispatch")
-                .servlet("v1-redispatch", new AbstractRound485.V1Chat(AbstractRound485.Then.DISPATCH_BACK),
+                .servlet("v1-redispatch", AbstractRound485.v1Chat(AbstractRound485.Then.DISPATCH_BACK),
                         "/ai/team/v1/chat-redispatch")
-                .servlet("v1-write", new AbstractRound485.V1Chat(AbstractRound485.Then.WRITE), "/ai/team/v1/chat-write")
-                .servlet("v2-dispatch", new AbstractRound485.Shim("/ai/team/v1/chat-dispatch"),
-                        "/ai/team/v2/chat-dispatch")
-                .servlet("v2-redispatch", new AbstractRound485.Shim("/ai/team/v1/chat-redispatch"),
+                .servlet("v1-write", AbstractRound485.v1Chat(AbstractRound485.Then.WRITE), "/ai/team/v1/chat-write")
+                .servlet("v2-dispatch", AbstractRound485.shim("/ai/team/v1/chat-dispatch"), "/ai/team/v2/chat-dispatch")
+                .servlet("v2-redispatch", AbstractRound485.shim("/ai/team/v1/chat-redispatch"),
                         "/ai/team/v2/chat-redispatch")
-                .servlet("v2-write", new AbstractRound485.Shim("/ai/team/v1/chat-write"), "/ai/team/v2/chat-write");
+                .servlet("v2-write", AbstractRound485.shim("/ai/team/v1/chat-write"), "/ai/team/v2/chat-write");
     }
 
     /** Posts to {@code path} as a new user of a new team: both must be charged 4,000 for one model call. */

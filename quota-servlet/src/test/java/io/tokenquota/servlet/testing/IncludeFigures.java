@@ -41,6 +41,16 @@ public final class IncludeFigures {
                 .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
     }
 
+    /**
+     * A deployment under two quota filters (round 459's rig): {@code filter}, the user's, outside on every path; the
+     * team's ({@link #teamFilter}) inside on {@code /ai/*}, protecting {@code /ai/team/}. The round adds its servlets.
+     */
+    public static Deployment twoFilters(H2FilterRound round, QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .filter("quota-team", teamFilter(round), "/ai/*");
+    }
+
     /** A protected summary fragment: one model call, its 4,000 reported through the attribute. */
     public static final class Summary extends HttpServlet {
         private final ModelCalls calls;
@@ -157,11 +167,17 @@ public final class IncludeFigures {
     /** Posts to {@code path} of {@code round}'s container as {@code s}: charged {@code used} for {@code modelCalls}. */
     public static void assertCharged(H2FilterRound round, ModelCalls calls, String s, String path, int modelCalls,
             long used, String what) {
+        assertCharged(round, calls, s, path, 200, modelCalls, used, what);
+    }
+
+    /** As above, answered {@code status} (a protected not-found page including the model's suggestions: 404). */
+    public static void assertCharged(H2FilterRound round, ModelCalls calls, String s, String path, int status,
+            int modelCalls, long used, String what) {
         HttpResponse<String> r = TestHttp.postJson(round.container.uri(path), s, CHAT);
         QuotaAccount u = round.settled(s);
         String figures = round.kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + calls.of(s)
                 + "; used " + u.used() + " reserved " + u.reserved() + "; " + round.ledger(s) + "; body " + r.body();
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
+        assertAll(() -> assertEquals(status, r.statusCode(), figures),
                 () -> assertEquals(modelCalls, calls.of(s), figures),
                 () -> assertEquals(used, u.used(), figures),
                 () -> assertEquals(0, u.reserved(), figures));

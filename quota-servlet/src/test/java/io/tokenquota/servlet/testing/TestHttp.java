@@ -139,17 +139,32 @@ public final class TestHttp {
      */
     public static String rawPostFrom(String localAddress, int port, String path, String... headerLines)
             throws java.io.IOException {
+        return rawPostFrom(localAddress, port, new byte[0], path, "{}", headerLines);
+    }
+
+    /**
+     * As above, posting {@code body} (JSON, UTF-8), the connection's first bytes {@code preamble} written by the
+     * client itself before the request (a PROXY protocol header, round 484; empty for none).
+     */
+    public static String rawPostFrom(String localAddress, int port, byte[] preamble, String path, String body,
+            String... headerLines) throws java.io.IOException {
         try (java.net.Socket socket = new java.net.Socket()) {
             socket.bind(new java.net.InetSocketAddress(localAddress, 0));
             socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(10_000);
+            byte[] content = body.getBytes(StandardCharsets.UTF_8);
             StringBuilder req = new StringBuilder("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: 2\r\n");
+                    + "Content-Type: application/json\r\nContent-Length: " + content.length + "\r\n");
             for (String h : headerLines) {
                 req.append(h).append("\r\n");
             }
-            req.append("\r\n{}");
-            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
+            req.append("\r\n");
+            java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+            all.writeBytes(preamble);
+            all.writeBytes(req.toString().getBytes(StandardCharsets.ISO_8859_1));
+            all.writeBytes(content);
+            // one write, as a client sends its preamble and request together
+            socket.getOutputStream().write(all.toByteArray());
             socket.getOutputStream().flush();
             return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
         }
