@@ -167,10 +167,12 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         long textCoveredBefore;
         long lateUsageBefore;
         long lateTextBefore;
+        IncludeFrame frame;
         synchronized (this) {
             pageStatus = includedStatus;
             includedStatus = 0;
             nesting++;
+            frame = including = new IncludeFrame(including);
             before = usageReadSoFar();
             textBefore = sniffer.textSoFar();
             usageCoveredBefore = coveredUsage;
@@ -183,6 +185,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         } finally {
             synchronized (this) {
                 nesting--;
+                including = frame.outer;
                 int own = includedStatus;
                 includedStatus = pageStatus;
                 EndpointRequest.IncludeCycle cycle = startedCycle.get();
@@ -208,8 +211,49 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     // again beside its figure)
                     sniffer.cover(sniffer.textSoFar() - textBefore - (sniffer.covered() - textCoveredBefore)
                             - (lateText - lateTextBefore));
+                } else {
+                    // what it wrote through a dispatched cycle's response was held apart (in the read above, had it
+                    // reported a figure): without a figure of its own, it is that cycle's call (round 489)
+                    frame.handOver();
                 }
             }
+        }
+    }
+
+    /**
+     * The innermost include nested in the held dispatch running now ({@link #nestedInclude}); null: none. Guarded by
+     * this.
+     */
+    private IncludeFrame including;
+
+    /**
+     * An include nested in the held dispatch while it runs, and what it wrote through the response of an include's
+     * async cycle that was dispatched: the dispatch made this include (a layout view including the body that writes
+     * the worker's answer, round 489). Whose call those bytes are is known when the include returns, as it may
+     * report after it wrote ({@link #writingInclude}). Guarded by the response.
+     */
+    private final class IncludeFrame {
+        final IncludeFrame outer;
+        /** By the cycle: the usage and the text read from what this include (and those nested in it) wrote. */
+        private final java.util.Map<LateWrites, long[]> held = new java.util.IdentityHashMap<>(2);
+
+        IncludeFrame(IncludeFrame outer) {
+            this.outer = outer;
+        }
+
+        void hold(LateWrites late, long usage, long text) {
+            long[] written = held.computeIfAbsent(late, k -> new long[2]);
+            written[0] += usage;
+            written[1] += text;
+        }
+
+        /**
+         * The include returned without a figure of its own ({@link #including} is the enclosing one again): what it
+         * held is written again as the cycle's, so held by the enclosing include, whose figure stands for all it
+         * wrote, else the cycle's late writes, covered by the cycle's figure ({@link #lateWritten}).
+         */
+        void handOver() {
+            held.forEach((late, written) -> lateWritten(late, written[0], written[1]));
         }
     }
 
@@ -285,15 +329,31 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * cycle's request and dispatches to a view, or back as Spring's {@code DeferredResult} does, to write the
      * model's answer on a container thread has its one call written there, and that answer's usage, read as the
      * page's, was charged beside the figure (round 485: 8,000 for 4,000). Its status is the dispatch's, though
-     * ({@link LateWrites#asInclude}); and an include the dispatch makes writes as that include, under its own
-     * figure ({@link #nestedInclude}). Callers hold this.
+     * ({@link LateWrites#asInclude}). An include the dispatch makes (a layout view including the body that writes
+     * the answer: JSP, Tiles, SiteMesh) writes under its own status, and its bytes are covered by its own figure if
+     * it reports one, as any include's; else they are the cycle's call too, covered by the cycle's figure
+     * ({@link #lateWritten}; round 489: taken for a fragment of its own, the body's usage was charged beside the
+     * worker's 4,000). Callers hold this.
      */
     private LateWrites writingInclude() {
         EndpointRequest.IncludeCycle cycle = WRITING_THROUGH.get();
-        if (cycle == null || nesting > 0 && cycle.wasDispatched()) {
-            return null;
+        return cycle == null ? null : lateWrites.get(cycle);
+    }
+
+    /**
+     * Records the usage and the text read from bytes {@code late}'s cycle wrote ({@link #writingInclude}): an
+     * include its dispatch makes holds them until it returns, when it is known whose figure stands for them
+     * ({@link IncludeFrame#handOver}); else they are the cycle's. Callers hold this.
+     */
+    private void lateWritten(LateWrites late, long usage, long text) {
+        if (including != null && late.cycle.wasDispatched()) {
+            including.hold(late, usage, text);
+            return;
         }
-        return lateWrites.get(cycle);
+        late.usage += usage;
+        late.text += text;
+        lateUsage += usage;
+        lateText += text;
     }
 
     /**
@@ -1260,11 +1320,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             synchronized (this) {
                 Long after = usageReadSoFar();
                 long usage = (after == null ? 0 : after) - (usageBefore == null ? 0 : usageBefore);
-                long text = sniffer.textSoFar() - textBefore;
-                late.usage += usage;
-                late.text += text;
-                lateUsage += usage;
-                lateText += text;
+                lateWritten(late, usage, sniffer.textSoFar() - textBefore);
             }
         }
     }

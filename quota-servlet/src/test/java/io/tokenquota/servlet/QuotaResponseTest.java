@@ -249,19 +249,42 @@ final class QuotaResponseTest {
         assertTrue(!page.answering(), "the dispatch's bytes are judged under the call's 404");
     }
 
-    @Test
-    void anIncludeTheDispatchMakesWritesAsThatInclude() throws Exception {
-        // the dispatched page includes a fragment of its own that reports nothing: its usage is not the first
-        // include's call, and the first include's figure does not cover it
+    /**
+     * The dispatch of an include's async cycle makes an include of its own ({@code reports}: whether that include
+     * reports a figure the ledger can charge) that writes {@link #COMPLETION}; {@code cycleFigure}: whether the
+     * cycle's worker reported one. Returns the page's covered usage.
+     */
+    private static long coveredWhenTheDispatchIncludes(boolean cycleFigure, boolean reports, boolean nestedTwice)
+            throws Exception {
         QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
                 () -> true);
         EndpointRequest.IncludeCycle cycle = cycle();
-        includeReturns(page, cycle, true);
+        includeReturns(page, cycle, cycleFigure);
         cycle.dispatched();
         jakarta.servlet.ServletResponse dispatch = QuotaResponse.throughInclude(cycle, page);
-        page.nestedInclude(() -> dispatch.getOutputStream().write(COMPLETION), () -> false, () -> null, () -> false);
+        QuotaResponse.Included body = () -> dispatch.getOutputStream().write(COMPLETION);
+        page.nestedInclude(nestedTwice ? () -> page.nestedInclude(body, () -> false, () -> null, () -> false) : body,
+                () -> reports, () -> null, () -> false);
         page.endSniffing();
         assertEquals(10_000L, page.sniffer().usage());
-        assertEquals(0L, page.coveredUsage());
+        return page.coveredUsage();
+    }
+
+    @Test
+    void anIncludeTheDispatchMakesReportingNothingWritesAsTheCyclesCall() throws Exception {
+        // round 489: the worker reports its call and dispatches to a layout view, which includes the body that
+        // writes the answer (JSP, Tiles, SiteMesh): the body's usage is that one call, covered by the cycle's figure
+        assertEquals(10_000L, coveredWhenTheDispatchIncludes(true, false, false));
+        assertEquals(10_000L, coveredWhenTheDispatchIncludes(true, false, true), "a fragment of the body's too");
+        // no figure to stand for it: the usage is the only reading of that call
+        assertEquals(0L, coveredWhenTheDispatchIncludes(false, false, false));
+    }
+
+    @Test
+    void anIncludeTheDispatchMakesReportingItsOwnFigureIsCoveredByThatFigure() throws Exception {
+        // as any include's: its figure stands for what it wrote, once, whether or not the cycle's worker reported
+        assertEquals(10_000L, coveredWhenTheDispatchIncludes(false, true, false));
+        assertEquals(10_000L, coveredWhenTheDispatchIncludes(true, true, false), "covered once, not by both figures");
+        assertEquals(10_000L, coveredWhenTheDispatchIncludes(false, true, true), "what a fragment of it wrote too");
     }
 }
