@@ -12,9 +12,11 @@ import java.util.zip.Inflater;
 /**
  * What a media item sent inline (base64) costs a model, read from the item itself: an image by its
  * width and height (PNG, JPEG, GIF and WebP headers) at its provider's published rate, or at its
- * model's when the request names one that bills more ({@link ModelRates}), a PDF by its pages, audio and video by their durations ({@link AudioDuration}, decoded as they are read, never held
- * whole). Providers bill such items by their own measures, not by the characters of their encoding;
- * the filter holds at least this, and a stream that reports no usage is charged it. Stateless.
+ * model's when the request names one that bills more ({@link ModelRates}), a PDF by its pages
+ * ({@link #documentTokens}, also for a PDF sent as a file or as the body), audio and video by their
+ * durations ({@link AudioDuration}, decoded as they are read, never held whole). Providers bill such
+ * items by their own measures, not by the characters of their encoding; the filter holds at least
+ * this, and a stream that reports no usage is charged it. Stateless.
  */
 final class MediaSize {
     /** Which provider's rate applies, told by where the item sits in the request. */
@@ -253,8 +255,7 @@ final class MediaSize {
             return 0;
         }
         if (startsWith(head, "%PDF-")) {
-            byte[] whole = decode(base64, start, Integer.MAX_VALUE);
-            return whole == null ? 0 : pdfPages(whole) * models.page();
+            return documentTokens(decode(base64, start, Integer.MAX_VALUE), models);
         }
         // a JPEG's frame header, a GIF's first frame and a PNG's IHDR may lie past the head: followed in the payload
         long[] size = isJpeg(head) ? jpegSize(payload(base64, start))
@@ -621,6 +622,24 @@ final class MediaSize {
             return frame;
         }
         return null;
+    }
+
+    /**
+     * What a document the model reads by its own measure costs, told by its bytes (their magic, not a
+     * label): a PDF ({@code %PDF-}) by its pages at the page rate of the models named; 0 for anything
+     * else or {@code null}. The one rule for a document wherever a request carries it: inline as base64
+     * or a data URL ({@link #tokens}), as a multipart file ({@link MultipartBody}) or as the whole body
+     * ({@code QuotaFilter}). Round 491: a 40-page PDF uploaded as a file or sent as the body was held
+     * at the fallback, 1,000 tokens, where the same PDF inline was held 10,320; a PDF writer deflates
+     * its content streams, so its text was never there to count.
+     */
+    static long documentTokens(byte[] bytes, ModelRates models) {
+        return bytes != null && startsWith(bytes, "%PDF-") ? pdfPages(bytes) * models.page() : 0;
+    }
+
+    /** {@link #documentTokens(byte[], ModelRates)} where no model that bills pages differently is named. */
+    static long documentTokens(byte[] bytes) {
+        return documentTokens(bytes, ModelRates.NONE);
     }
 
     /**

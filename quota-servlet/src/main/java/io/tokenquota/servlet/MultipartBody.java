@@ -24,9 +24,11 @@ import java.util.function.ToLongFunction;
  * text would get, its text: both read as it streams past, never held whole, so a text file dressed
  * as audio (an ID3 header in front of prose) costs its text at a summariser. Where the caller names
  * an image rate (an image endpoint: an edit's images are the model's input), an image file costs what
- * {@link MediaSize} reads of it at that rate, as an inline image does. Other files (images elsewhere,
- * archives) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
- * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
+ * {@link MediaSize} reads of it at that rate, as an inline image does. A PDF (told by its bytes,
+ * {@code %PDF-}, whatever its label, as a file or a field) costs its pages wherever it is, as an inline
+ * PDF does ({@link #document}): its content streams are deflated, so it never reads as text. Other
+ * files (images elsewhere, archives) cost the fallback estimate. A part labelled JSON (Spring's
+ * {@code @RequestPart} of a request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
  * {@code n}, in every charset its label names. The text of a file is also handed out by its part's name, read for a budget as a field's
  * value is: an endpoint may parse a file as its JSON request whatever its label ({@code curl -F
  * request=@chat.json} labels it {@code application/octet-stream}).
@@ -46,8 +48,8 @@ import java.util.function.ToLongFunction;
  * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
  * @param videoMillis  the milliseconds of pictures those files play (their video tracks), added up
  * @param textTokens   the tokens of the audio files whose text costs more than their duration
- * @param mediaTokens  the tokens of the files {@link MediaSize} measures (images) at the rate asked for,
- *                     added up; 0 when none was asked for
+ * @param mediaTokens  the tokens of the files {@link MediaSize} measures, added up: PDFs by their pages
+ *                     always, images only at the rate asked for
  * @param tooLarge     the parts add up to more than the limit
  * @param unreadable   the container would not parse the parts (no multipart configuration on the
  *                     endpoint, or over its own limits)
@@ -118,8 +120,9 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                     // names (RFC 7578 section 4.4) where that is not UTF-8/16/32: round 369, a part labelled
                     // charset=IBM037 kept as bytes alone hid its max_tokens (charged 1,921 for 12,800)
                     try (InputStream in = part.getInputStream()) {
-                        json.add(new JsonPart(in.readAllBytes(),
-                                BodyText.readings(charset, BodyText.labelled(part.getContentType()))));
+                        byte[] bytes = in.readAllBytes();
+                        json.add(new JsonPart(bytes, BodyText.readings(charset, BodyText.labelled(part.getContentType()))));
+                        mediaTokens = AudioDuration.saturatingAdd(mediaTokens, document(bytes, pdfPieces));
                     }
                 } else if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
                     byte[] value;
@@ -132,6 +135,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                                 .ifPresent(formCharsets::add);
                     }
                     texts.add(new TextPart(part.getName(), field, value, BodyText.labelled(part.getContentType())));
+                    mediaTokens = AudioDuration.saturatingAdd(mediaTokens, document(value, pdfPieces));
                 } else {
                     // the label does not say text: the content decides, by the rule a body is judged by
                     CharSequence content = null;
@@ -159,9 +163,10 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                                 continue;
                             }
                             content = BodyText.text(whole, charset, BodyText.isMedia(part.getContentType()));
-                            if (imageRate != null) {
-                                mediaTokens = AudioDuration.saturatingAdd(mediaTokens, media(whole, part.getContentType(), imageRate));
-                            }
+                            // a document is measured wherever it rides (document); an image only where the
+                            // caller names its rate, and media() reads a document as the inline item it is
+                            mediaTokens = AudioDuration.saturatingAdd(mediaTokens, imageRate != null
+                                    ? media(whole, part.getContentType(), imageRate) : document(whole, pdfPieces));
                         }
                     }
                     if (content != null) {
@@ -223,6 +228,18 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             // IllegalCharsetNameException and UnsupportedCharsetException both extend it
             return java.util.Optional.empty();
         }
+    }
+
+    /**
+     * What a part's bytes cost as a document the model reads ({@link MediaSize#documentTokens}: a PDF by
+     * its pages), whatever its label says, text or JSON included, and a file or a field alike ({@code curl
+     * -F 'file=<report.pdf'} sends the file as a field): a PDF writer deflates its content streams, so its
+     * text is never there to count (round 491: a 40-page PDF uploaded to a summariser was held at the
+     * fallback). 0 for the pieces of one PDF uploaded in parts, which are counted together
+     * ({@link #pdfPiece}).
+     */
+    private static long document(byte[] bytes, boolean pdfPieces) {
+        return pdfPieces ? 0 : MediaSize.documentTokens(bytes);
     }
 
     /**

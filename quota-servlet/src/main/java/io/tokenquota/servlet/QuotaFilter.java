@@ -1819,8 +1819,9 @@ public final class QuotaFilter implements Filter {
 
     /**
      * The request's estimate: a JSON object body by its text fields plus the requested output
-     * budget; any other text by its characters, at least the fallback; a body that is not text (or
-     * empty) costs the fallback, plus the budget the request's parameters ask for ({@code asked}):
+     * budget; any other text by its characters, at least the fallback; a PDF by its pages
+     * ({@link MediaSize#documentTokens}), at least the fallback; a body that is not text (or empty)
+     * costs the fallback, plus the budget the request's parameters ask for ({@code asked}):
      * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
      * may mean anything (a page, a count of events).
      */
@@ -1856,13 +1857,18 @@ public final class QuotaFilter implements Filter {
         return readings;
     }
 
-    /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
+    /**
+     * The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset} and
+     * as the document its bytes may be.
+     */
     private long estimateAs(byte[] json, byte[] body, Charset charset, boolean media, String path,
                             RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimatorFor(path).estimate(json);
         if (e == null) {
             CharSequence decoded = BodyText.text(body, charset, media);
-            long own = textTokens(decoded);
+            // a body that is a document (a PDF by its magic, whatever its label) is read by the model as the
+            // same document inline is: its pages, beside any text it reads as (round 491)
+            long own = plus(textTokens(decoded), MediaSize.documentTokens(body));
             long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimatorFor(path).estimateEach(json);
             if (each != null) {

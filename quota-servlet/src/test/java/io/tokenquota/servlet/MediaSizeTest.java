@@ -90,6 +90,25 @@ class MediaSizeTest {
         String dataUrl = "data:application/pdf;base64," + Base64.getEncoder().encodeToString(out.toByteArray());
         assertEquals(5 * MediaSize.PDF_PAGE_TOKENS, MediaSize.tokens(dataUrl, MediaSize.Rate.ANY));
     }
+
+    /**
+     * A PDF is measured by one rule wherever the request carries it: its bytes (a multipart file, the
+     * whole body) cost what the same bytes inline do, told by their magic, not a label (round 491).
+     */
+    @Test
+    void measuresAPdfsBytesAsTheSamePdfInline() {
+        StringBuilder pdf = new StringBuilder("%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n");
+        for (int i = 0; i < 3; i++) {
+            pdf.append(3 + i).append(" 0 obj << /Type /Page /Parent 2 0 R >> endobj\n");
+        }
+        byte[] bytes = pdf.toString().getBytes(StandardCharsets.ISO_8859_1);
+        assertEquals(3 * MediaSize.PDF_PAGE_TOKENS, MediaSize.documentTokens(bytes));
+        assertEquals(MediaSize.documentTokens(bytes), MediaSize.tokens("data:application/octet-stream;base64,"
+                + Base64.getEncoder().encodeToString(bytes), MediaSize.Rate.ANY), "inline, as in a file or a body");
+        assertEquals(0, MediaSize.documentTokens("a report about /Type /Page objects".getBytes(StandardCharsets.US_ASCII)),
+                "not a PDF by its bytes");
+        assertEquals(0, MediaSize.documentTokens(null));
+    }
     @Test
     void pricesAVideosPicturesAtGeminisRateAndItsSoundBeyondThem() {
         // 30 s of video and 40 s of sound: Gemini bills 263 a second of video, its sound included, and
