@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit494;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound494BreakItTest extends AbstractRound494 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
