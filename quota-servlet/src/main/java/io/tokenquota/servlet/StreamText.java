@@ -107,9 +107,13 @@ final class StreamText {
      * {@code results[].outputText}), Claude Text Completions' {@code completion}, Cohere Command's
      * {@code generations[].text} (its generate stream's {@code {"text", "is_finished": false}} is {@link #ROOT_TEXT}'s).
      * Each chunk carries new text only, and the last repeats none (Cohere's repeats the answer under
-     * {@code response}, not read), so a genuine stream's text is its output once. Counted as {@link #OTHER_WHOLE}: a
-     * call's, not a read's. Every family recognized must have its text counted somewhere here, or an agent's answer
-     * written as that family's events is charged the usage it wrote ({@code StreamTextTest}).
+     * {@code response}, not read), so a genuine stream's text is its output once. Counted where they are these
+     * families' fields: in the chunk documents of an AWS event stream ({@link Seen#invokeModelChunks}), a call's, not
+     * a read's. Not in any other answer (round 494): Anthropic's own Text Completions stream under its first API
+     * version (2023-01-01) sends the completion so far in every event, so each of its events counted its whole prefix
+     * and a 562-token answer in 24 events was charged 7,817. Every family recognized must have its text counted
+     * somewhere here, or an agent's answer written as that family's events is charged the usage it wrote
+     * ({@code StreamTextTest}).
      */
     private static final Set<String> INVOKE_MODEL_TEXT = Set.of("outputText", "completion", "generations[].text");
     /**
@@ -241,7 +245,7 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, AGENT_CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA, INVOKE_MODEL }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -364,7 +368,8 @@ final class StreamText {
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
                 : GENERATED.equals(path) ? Rule.GENERATED
-                : OTHER_WHOLE.contains(path) || INVOKE_MODEL_TEXT.contains(path) ? Rule.OTHER_WHOLE
+                : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE
+                : INVOKE_MODEL_TEXT.contains(path) ? Rule.INVOKE_MODEL
                 : UNTYPED_OUTPUT.contains(path) ? Rule.UNTYPED_OUTPUT
                 : ITEM_DONE.contains(path) ? Rule.ITEM_DONE : null;
         int reasoned = REASONING.indexOf(path);
@@ -529,6 +534,9 @@ final class StreamText {
         if (type == null) {
             sum = plus(sum, candidates[Rule.UNTYPED_OUTPUT.ordinal()]);
         }
+        if (seen.invokeModelChunks.getAsBoolean()) {
+            sum = plus(sum, candidates[Rule.INVOKE_MODEL.ordinal()]);
+        }
         return plus(sum, candidates[Rule.OTHER_WHOLE.ordinal()]);
     }
 
@@ -549,6 +557,17 @@ final class StreamText {
         private static final int MAX_OUTPUTS = 1_024;
         /** A Vercel data stream's tool call arguments came as deltas ({@code argsTextDelta}): its whole tool call part repeats them. */
         private boolean argsStreamed;
+        /**
+         * Whether the documents read are the chunks of an AWS event stream taken as InvokeModel's events
+         * ({@link AnswerDecoding#chunkDocuments}), whose families' text fields ({@link StreamText#INVOKE_MODEL_TEXT}) then count.
+         * Asked at each document's end: the decoding has passed that document on by then.
+         */
+        private java.util.function.BooleanSupplier invokeModelChunks = () -> false;
+
+        /** The answer's documents are an AWS event stream's payloads, its chunks InvokeModel's while {@code chunks} says so. */
+        void invokeModelChunks(java.util.function.BooleanSupplier chunks) {
+            invokeModelChunks = chunks;
+        }
     }
 
     private final Seen seen;

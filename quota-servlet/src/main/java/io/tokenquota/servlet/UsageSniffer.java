@@ -484,6 +484,8 @@ final class UsageSniffer {
         if (undo != null) {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
+            // the InvokeModel families' text fields count in the chunk documents of an event stream alone (round 494)
+            decoded.seen.invokeModelChunks(undo::chunkDocuments);
             decoded.agentHeaders = agentHeaders;
             decoded.invokeModelHeader = invokeModelHeader;
             decoded.countAnswer = countAnswer;

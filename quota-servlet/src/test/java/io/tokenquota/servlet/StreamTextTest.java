@@ -31,6 +31,23 @@ final class StreamTextTest {
         return text(contentType, body, 7, false, 0);
     }
 
+    /** The text an AWS event stream carries whose chunks' bytes are {@code events} (InvokeModel's, relayed without its header). */
+    private static long chunksText(String... events) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (String e : events) {
+            out.writeBytes(io.tokenquota.servlet.testing.RelayedAnswers.awsEventStreamChunk(e));
+        }
+        byte[] bytes = out.toByteArray();
+        UsageSniffer s = new UsageSniffer(0);
+        s.countText(CHARS, () -> 0, -1, true);
+        s.begin("application/vnd.amazon.eventstream", null, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, 7)));
+        for (int i = 0; i < bytes.length; i += 7) {
+            s.feed(bytes, i, Math.min(7, bytes.length - i));
+        }
+        s.finish();
+        return s.textTokens();
+    }
+
     @Test
     void linesOfABodyReadAsEventsThatAreNoFieldCountAsText() {
         // the data's text (2), an event name written after the data and a keep-alive are the format's, a line
@@ -301,13 +318,39 @@ final class StreamTextTest {
         for (String event : events) {
             String e = String.format(event, "\"hello\"");
             assertTrue(InvokeModelEvents.recognized(e), e);
-            assertEquals(5, text("text/event-stream", "data: " + e + "\n\n"), e);
+            assertEquals(5, chunksText(e), e);
         }
         // a genuine Cohere generate stream's end repeats the answer under response: counted once, by its deltas
         assertEquals(5 + 2, text("text/event-stream", "data: {\"text\":\"hello\",\"is_finished\":false}\n\n"
                 + "data: {\"text\":\"!!\",\"is_finished\":false}\n\n"
                 + "data: {\"is_finished\":true,\"finish_reason\":\"COMPLETE\",\"response\":{\"id\":\"x\",\"generations\":"
                 + "[{\"id\":\"y\",\"text\":\"hello!!\",\"finish_reason\":\"COMPLETE\"}],\"prompt\":\"hi\"}}\n\n"));
+    }
+
+    /**
+     * Round 494: the InvokeModel families' own text fields (Titan's top-level {@code outputText}, Claude Text
+     * Completions' {@code completion}, Cohere Command's {@code generations[].text}) count in an AWS event stream's
+     * chunk documents alone. Anthropic's own Text Completions stream under API version 2023-01-01 sends the
+     * completion so far in every event: read as text there, each event counted its whole prefix.
+     */
+    @Test
+    void invokeModelTextFieldsCountInAnEventStreamsChunksAlone() {
+        String[] cumulative = {"{\"completion\":\" Hello\",\"stop_reason\":null,\"truncated\":false,\"stop\":null,"
+                + "\"model\":\"claude-instant-1.1\",\"log_id\":\"a\",\"exception\":null}",
+            "{\"completion\":\" Hello my\",\"stop_reason\":null,\"truncated\":false,\"stop\":null,"
+                + "\"model\":\"claude-instant-1.1\",\"log_id\":\"a\",\"exception\":null}"};
+        assertEquals(0, text("text/event-stream", "data: " + cumulative[0] + "\n\ndata: " + cumulative[1]
+                + "\n\ndata: [DONE]\n\n"));
+        // the same families' fields in a server-sent stream or a whole answer of no event stream
+        for (String e : new String[] {"{\"completion\":\"hello\",\"stop_reason\":null,\"stop\":null}",
+            "{\"outputText\":\"hello\",\"index\":0}", "{\"generations\":[{\"text\":\"hello\"}],\"id\":\"g\"}"}) {
+            assertEquals(0, text("text/event-stream", "data: " + e + "\n\n"), e);
+            assertEquals(0, text("application/json", e), e);
+        }
+        // InvokeModel's Text Completions chunks, each the new text: counted once each
+        assertEquals(6 + 3, chunksText("{\"completion\":\" Hello\",\"stop_reason\":null,\"stop\":null}",
+                "{\"completion\":\" my\",\"stop_reason\":null,\"stop\":null}",
+                "{\"completion\":\"\",\"stop_reason\":\"stop_sequence\",\"stop\":null}"));
     }
 
     @Test
