@@ -603,7 +603,7 @@ abstract class AnswerDecoding {
             }
             String json = new String(m, start, end - start, StandardCharsets.UTF_8);
             String data = chunk(json);
-            if (data == null && type != null && CONVERSE_EVENTS.contains(type)) {
+            if (data == null && type != null && InvokeModelEvents.CONVERSE_EVENTS.contains(type)) {
                 // ConverseStream names its event in the :event-type header, its payload is the event's body:
                 // wrapped as the event's JSON rendering is ({"contentBlockDelta": {...}}), as AWS's SDKs and
                 // the Vercel AI SDK's decoder read it, so its deltas' text counts (round 276)
@@ -697,10 +697,6 @@ abstract class AnswerDecoding {
 
         /** SageMaker's response stream event: a piece of the model server's own byte stream. */
         private static final String PAYLOAD_PART = "PayloadPart";
-
-        /** Bedrock ConverseStream's events, by the name its {@code :event-type} header gives. */
-        private static final java.util.Set<String> CONVERSE_EVENTS = java.util.Set.of("messageStart", "contentBlockStart",
-                "contentBlockDelta", "contentBlockStop", "messageStop", "metadata");
 
         /**
          * The {@code :event-type} header's string among a message's headers ({@code m[from, to)}), or {@code null}.

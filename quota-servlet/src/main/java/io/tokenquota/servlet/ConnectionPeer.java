@@ -102,7 +102,11 @@ final class ConnectionPeer {
                 Object conn = meta == null ? null : connection.invoke(meta);
                 Object ep = conn == null ? null : endPoint.invoke(conn);
                 for (int depth = 0; ep != null && wrapper.isInstance(ep); depth++) {
-                    Object inner = depth < MAX_DEPTH ? unwrap.invoke(ep) : null;
+                    if (depth >= MAX_DEPTH) {
+                        // its own message: each endpoint here unwraps, there are just more than are followed
+                        return new Unseen("the endpoint is wrapped more than " + MAX_DEPTH + " times deep");
+                    }
+                    Object inner = unwrap.invoke(ep);
                     if (inner == null || inner == ep) {
                         return new Unseen("the endpoint " + ep.getClass().getName() + " does not unwrap");
                     }

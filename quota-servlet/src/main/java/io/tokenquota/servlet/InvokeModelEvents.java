@@ -37,8 +37,8 @@ final class InvokeModelEvents {
      * What Bedrock adds to a provider's event: the invocation metrics on the last chunk, a guardrail's action and
      * trace (user guide, "Use a guardrail with InvokeModelWithResponseStream").
      */
-    static final Set<String> BEDROCK_FIELDS = Set.of("amazon-bedrock-invocationMetrics", "amazon-bedrock-guardrailAction",
-            "amazon-bedrock-trace");
+    private static final Set<String> BEDROCK_FIELDS = Set.of("amazon-bedrock-invocationMetrics",
+            "amazon-bedrock-guardrailAction", "amazon-bedrock-trace");
 
     /** Anthropic's Messages stream on Bedrock: its events' {@code type}s and the fields they have. */
     private static final Set<String> ANTHROPIC_TYPES = Set.of("message_start", "content_block_start",
@@ -54,8 +54,12 @@ final class InvokeModelEvents {
             "search_queries", "search_results", "documents", "citations", "tool_calls", "tool_call_delta", "response",
             "finish_reason");
 
-    /** Amazon Nova's stream: each event one field. */
-    private static final Set<String> NOVA_EVENTS = Set.of("messageStart", "contentBlockStart", "contentBlockDelta",
+    /**
+     * Bedrock ConverseStream's events, each one field (its JSON rendering, {@code {"contentBlockDelta": {...}}}, or the
+     * name its {@code :event-type} header gives); Amazon Nova's InvokeModel stream writes the same. The one list the
+     * package tells them by, so that a name added reaches every reader.
+     */
+    static final Set<String> CONVERSE_EVENTS = Set.of("messageStart", "contentBlockStart", "contentBlockDelta",
             "contentBlockStop", "messageStop", "metadata");
 
     /**
@@ -116,7 +120,7 @@ final class InvokeModelEvents {
         if (type != null && ANTHROPIC_TYPES.contains(type)) {
             return ANTHROPIC_FIELDS.containsAll(fields);
         }
-        if (fields.size() == 1 && NOVA_EVENTS.containsAll(fields)) {
+        if (fields.size() == 1 && CONVERSE_EVENTS.containsAll(fields)) {
             return true;
         }
         for (Map.Entry<String, Set<String>> family : BY_FIELD.entrySet()) {

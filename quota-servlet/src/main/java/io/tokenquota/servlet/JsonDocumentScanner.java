@@ -549,11 +549,9 @@ final class JsonDocumentScanner {
      * turn of two model calls, 7,460 tokens by its trace, relayed so was charged its hold, 1,035).
      */
     private static final String AGENT_TRACE_WRAPPER = "trace";
-    private static final Set<String> CONVERSE_STREAM_EVENTS = Set.of("messageStart", "contentBlockStart",
-            "contentBlockDelta", "contentBlockStop", "messageStop", "metadata");
     /**
      * The fields of the current root object, counted; those of its {@link #STRANDS_WRAPPER} object, and whether the
-     * last of them is one of the {@link #CONVERSE_STREAM_EVENTS}.
+     * last of them is one of the {@link InvokeModelEvents#CONVERSE_EVENTS}.
      */
     private int rootFields;
     private int wrappedFields;
@@ -1509,7 +1507,7 @@ final class JsonDocumentScanner {
                     chatResponseFields &= CHAT_RESPONSE_FIELDS.contains(parser.currentName());
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && STRANDS_WRAPPER.equals(fieldAt[1])) {
                     wrappedFields++;
-                    converseEvent = CONVERSE_STREAM_EVENTS.contains(parser.currentName());
+                    converseEvent = InvokeModelEvents.CONVERSE_EVENTS.contains(parser.currentName());
                 }
                 if (JsonRpc.USAGE_NAMES.contains(parser.currentName())) {
                     usageNamed = true;

@@ -1312,16 +1312,21 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     startSniffing(b, off, len);
                 }
             }
-        }
-        if (!held) {
-            sniffer.feed(b, off, len);
-        }
-        if (late != null) {
-            synchronized (this) {
+            if (late != null) {
+                // fed under the same lock as the measures around it: a page thread or another worker writing
+                // between them would have its bytes' usage and text counted as this include's (startSniffing feeds
+                // under this lock too; a cycle's response is always locked before this one, never after)
+                if (!held) {
+                    sniffer.feed(b, off, len);
+                }
                 Long after = usageReadSoFar();
                 long usage = (after == null ? 0 : after) - (usageBefore == null ? 0 : usageBefore);
                 lateWritten(late, usage, sniffer.textSoFar() - textBefore);
+                return;
             }
+        }
+        if (!held) {
+            sniffer.feed(b, off, len);
         }
     }
 

@@ -604,26 +604,37 @@ final class StreamText {
     /**
      * The text the base64 string just parsed stands for ({@link #AGENT_CHUNK}), as the estimator counts it, its cut
      * contents by the rate of its kept part; a string that is no base64 counted as the text it is.
+     *
+     * <p>None when that text is a model family's event ({@link InvokeModelEvents#recognized}, the rule the binary
+     * framing's chunks are told by): the same {@code {"chunk":{"bytes":…}}} is what AWS's SDKs yield for a genuine
+     * {@code InvokeModelWithResponseStream}, whose bytes are the provider's JSON event, not an agent's text; counted
+     * whole, JSON syntax and all, 200 Anthropic {@code content_block_delta} events relayed so counted 4,307 tokens
+     * for 247 tokens of prose.
      */
     private long base64Text(String value) {
+        String text = decodedBase64(value);
+        return InvokeModelEvents.recognized(text) ? 0 : scaled(Math.max(0, estimator.estimate(text)));
+    }
+
+    /** The text the base64 string just parsed decodes to; the string itself when it is no base64. */
+    private String decodedBase64(String value) {
         boolean cut = cutOfCurrent() != null;
         if (!cut && value.length() % 4 != 0) {
-            return tokens(value);
+            return value;
         }
         for (int i = 0; i < value.length(); i++) {
             char ch = value.charAt(i);
             if (!(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '+' || ch == '/'
                     || ch == '=')) {
-                return tokens(value);
+                return value;
             }
         }
-        byte[] bytes;
         try {
-            bytes = java.util.Base64.getDecoder().decode(value.substring(0, value.length() - value.length() % 4));
+            byte[] bytes = java.util.Base64.getDecoder().decode(value.substring(0, value.length() - value.length() % 4));
+            return new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
         } catch (IllegalArgumentException e) {
-            return tokens(value);
+            return value;
         }
-        return scaled(Math.max(0, estimator.estimate(new String(bytes, java.nio.charset.StandardCharsets.UTF_8))));
     }
 
     /** {@code tokens} of the string just parsed, scaled to its whole length when only part of it was kept. */

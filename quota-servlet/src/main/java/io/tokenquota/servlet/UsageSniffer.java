@@ -1102,7 +1102,7 @@ final class UsageSniffer {
      * {@code start} and {@code stop}.
      */
     private static final CountShape TOKENIZE = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS,
-            "max_model_len", JsonDocumentScanner.LMDEPLOY_OUTPUT, JsonDocumentScanner.TOKEN_STRINGS),
+            "max_model_len", JsonDocumentScanner.TOKENS, JsonDocumentScanner.TOKEN_STRINGS),
             java.util.Set.of("id", "text", "start", "stop"),
             java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS, JsonDocumentScanner.COUNT_TOKEN_LIST,
                     JsonDocumentScanner.COUNT_TOKEN_ARRAY), null, true);

@@ -48,6 +48,23 @@ final class StreamTextTest {
         return s.textTokens();
     }
 
+    /**
+     * A JSON line {@code {"chunk":{"bytes":…}}} is what AWS's SDKs yield for an agent's answer text and for a genuine
+     * InvokeModel stream's event alike: the provider's event is not counted whole as text, the agent's text is.
+     */
+    @Test
+    void aRelayedChunkLineCountsAnAgentsTextButNoProvidersEventWhole() {
+        String prose = "Hello there";
+        String event = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+                + "\"text\":\"" + prose + "\"}}";
+        java.util.function.Function<String, String> line = bytes -> "{\"chunk\":{\"bytes\":\""
+                + java.util.Base64.getEncoder().encodeToString(bytes.getBytes(StandardCharsets.UTF_8)) + "\"}}\n";
+        long counted = text("application/json", line.apply(event) + line.apply(event));
+        assertTrue(counted <= 2L * prose.length(), "provider events counted " + counted);
+        // an agent's plain-text answer in such lines still counts, each chunk whole
+        assertEquals(2L * prose.length(), text("application/json", line.apply(prose) + line.apply(prose)));
+    }
+
     @Test
     void linesOfABodyReadAsEventsThatAreNoFieldCountAsText() {
         // the data's text (2), an event name written after the data and a keep-alive are the format's, a line
