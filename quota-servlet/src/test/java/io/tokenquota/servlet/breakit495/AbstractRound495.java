@@ -1,0 +1,303 @@
+package io.tokenquota.servlet.breakit495;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Random;
+import java.util.UUID;
+import java.util.zip.Deflater;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 495 of issue 11: how the filter counts a PDF's pages (MediaSize.pdfPageObjects: the regex
+ * {@code /Type\s*\/Page} over the raw bytes and over inflated object streams, within an 8 MB inflation
+ * budget). A PDF sent as the body ({@code curl --data-binary @report.pdf -H 'Content-Type: application/pdf'})
+ * to a summariser that answers plain text without usage is charged its estimate: the pages counted times 258.
+ * Each finding is a PDF every reader renders with the same 40 pages, counted otherwise.
+ */
+abstract class AbstractRound495 extends H2FilterRound {
+    static final ModelCalls CALLS = new ModelCalls();
+    static final int PAGES = 40;
+    /** What the filter holds a PDF page at where it knows no model's rate (MediaSize.PDF_PAGE_TOKENS). */
+    static final long PAGE_TOKENS = 258;
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .servlet("raw", new Summarizer(), "/ai/summarize-pdf");
+    }
+
+    /** Reads the PDF body, has the model summarise every page, answers the summary as text: no usage. */
+    static final class Summarizer extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            CALLS.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/plain;charset=UTF-8");
+            resp.getWriter().write("The report covers the quarter's revenue, costs and outlook. ".repeat(15));
+        }
+    }
+
+    static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /** A page's text, deflated as a PDF writer does ({@code /Filter /FlateDecode}, ISO 32000-1 section 7.4.4). */
+    static byte[] pageContent(Random words, int page) {
+        String[] vocabulary = {"revenue", "quarter", "margin", "growth", "customers", "region", "costs", "forecast",
+                "segment", "operating", "income", "during", "compared", "increase", "percent", "million", "the", "of"};
+        StringBuilder content = new StringBuilder("BT /F1 11 Tf 72 740 Td 14 TL\n");
+        for (int line = 0; line < 48; line++) {
+            content.append('(');
+            for (int w = 0; w < 12; w++) {
+                content.append(vocabulary[words.nextInt(vocabulary.length)]).append(' ');
+            }
+            content.append(") '\n");
+        }
+        content.append("ET");
+        return deflate(ascii(content.toString()));
+    }
+
+    /**
+     * A classic PDF of {@code pages} pages (catalog 1, page tree 2, page {@code 3+2i} and its content
+     * {@code 4+2i}); {@code pageType} is how each page dictionary spells its type.
+     */
+    static byte[] pdf(int pages, String pageType) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Random words = new Random(495);
+        StringBuilder kids = new StringBuilder();
+        for (int i = 0; i < pages; i++) {
+            kids.append(3 + 2 * i).append(" 0 R ");
+        }
+        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                + "2 0 obj << /Type /Pages /Kids [" + kids + "] /Count " + pages + " >> endobj\n"));
+        for (int i = 0; i < pages; i++) {
+            byte[] stream = pageContent(words, i);
+            int page = 3 + 2 * i;
+            out.writeBytes(ascii(page + " 0 obj << /Type " + pageType + " /Parent 2 0 R /MediaBox [0 0 612 792] /Contents "
+                    + (page + 1) + " 0 R >> endobj\n" + (page + 1) + " 0 obj << /Length " + stream.length
+                    + " /Filter /FlateDecode >> stream\n"));
+            out.writeBytes(stream);
+            out.writeBytes(ascii("\nendstream endobj\n"));
+        }
+        out.writeBytes(ascii("trailer << /Root 1 0 R /Size " + (3 + 2 * pages) + " >>\n%%EOF\n"));
+        return out.toByteArray();
+    }
+
+    static byte[] deflate(byte[] bytes) {
+        Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION);
+        deflater.setInput(bytes);
+        deflater.finish();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] buffer = new byte[8192];
+        while (!deflater.finished()) {
+            out.write(buffer, 0, deflater.deflate(buffer));
+        }
+        deflater.end();
+        return out.toByteArray();
+    }
+
+    String subject(String what) {
+        return "r495-" + what + "-" + kind() + "-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    long sendPdf(String s, byte[] pdf) {
+        HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summarize-pdf"), s,
+                "Content-Type", "application/pdf").POST(HttpRequest.BodyPublishers.ofByteArray(pdf)).build());
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, CALLS.of(s));
+        return settled(s).used();
+    }
+
+    /** Control: the plain 40-page PDF sent as the body is charged its 40 pages (and passes today). */
+    @Test
+    void control_aPlainPdfBodyIsChargedItsPages() {
+        String s = subject("plain");
+        long used = sendPdf(s, pdf(PAGES, "/Page"));
+        assertTrue(used >= PAGES * PAGE_TOKENS && used < (PAGES + 4) * PAGE_TOKENS, kind() + ": charged " + used
+                + ", should be about " + PAGES * PAGE_TOKENS + ": " + ledger(s));
+    }
+
+    /**
+     * A name may spell any character as {@code #xx} (ISO 32000-1 section 7.3.5: {@code /Pag#65} is the
+     * name {@code /Page}, identical to it for every reader). The filter's regex reads the raw spelling: the
+     * 40 pages count 0, the PDF is held as 1 page, and the call is charged 258 (the body's fallback,
+     * 1,000) for 40 pages the model read, 10,320.
+     */
+    @Test
+    void aPageTypeSpelledWithANameEscapeStillCountsItsPages() {
+        String s = subject("escape");
+        long used = sendPdf(s, pdf(PAGES, "/Pag#65"));
+        assertTrue(used >= PAGES * PAGE_TOKENS, kind() + ": a " + PAGES + "-page PDF whose page dictionaries say "
+                + "/Type /Pag#65 (the name /Page, ISO 32000-1 7.3.5) was charged " + used + ", should be at least "
+                + PAGES * PAGE_TOKENS + ": " + ledger(s));
+    }
+
+    /**
+     * PDF 1.5 object streams (ISO 32000-1 section 7.5.7) hold the page dictionaries compressed; the filter
+     * inflates them within 8 MB in all (MediaSize.PDF_INFLATED) and in file order. One object stream first
+     * that inflates to 8 MB of whitespace (legal between objects; deflates to ~8 KB) spends the whole
+     * budget, and the 40 page dictionaries in the next object stream are never read: held as 1 page.
+     */
+    @Test
+    void pagesInAnObjectStreamAfterAPaddedOneStillCount() {
+        String s = subject("budget");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Random words = new Random(495);
+        StringBuilder kids = new StringBuilder();
+        for (int i = 0; i < PAGES; i++) {
+            kids.append(3 + 2 * i).append(" 0 R ");
+        }
+        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                + "2 0 obj << /Type /Pages /Kids [" + kids + "] /Count " + PAGES + " >> endobj\n"));
+        // the padding object stream: one object (an info dictionary) then 8 MB of whitespace
+        String pad = "500 0 << /Producer (pad) >>" + " ".repeat(8 << 20);
+        byte[] padded = deflate(ascii(pad));
+        out.writeBytes(ascii("501 0 obj << /Type /ObjStm /N 1 /First 6 /Length " + padded.length
+                + " /Filter /FlateDecode >> stream\n"));
+        out.writeBytes(padded);
+        out.writeBytes(ascii("\nendstream endobj\n"));
+        // the page dictionaries, compressed in an object stream as PDF 1.5 writers do
+        StringBuilder offsets = new StringBuilder();
+        StringBuilder objects = new StringBuilder();
+        for (int i = 0; i < PAGES; i++) {
+            offsets.append(3 + 2 * i).append(' ').append(objects.length()).append(' ');
+            objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ").append(4 + 2 * i)
+                    .append(" 0 R >>\n");
+        }
+        byte[] pageStream = deflate(ascii(offsets + "\n" + objects));
+        out.writeBytes(ascii("502 0 obj << /Type /ObjStm /N " + PAGES + " /First " + (offsets.length() + 1)
+                + " /Length " + pageStream.length + " /Filter /FlateDecode >> stream\n"));
+        out.writeBytes(pageStream);
+        out.writeBytes(ascii("\nendstream endobj\n"));
+        for (int i = 0; i < PAGES; i++) {
+            byte[] stream = pageContent(words, i);
+            out.writeBytes(ascii((4 + 2 * i) + " 0 obj << /Length " + stream.length + " /Filter /FlateDecode >> stream\n"));
+            out.writeBytes(stream);
+            out.writeBytes(ascii("\nendstream endobj\n"));
+        }
+        out.writeBytes(ascii("trailer << /Root 1 0 R /Size 503 >>\n%%EOF\n"));
+        byte[] pdf = out.toByteArray();
+        assertTrue(pdf.length < 200_000, "a small file: " + pdf.length);
+        long used = sendPdf(s, pdf);
+        assertTrue(used >= PAGES * PAGE_TOKENS, kind() + ": a " + PAGES + "-page PDF (" + pdf.length + " bytes) whose "
+                + "pages are in an object stream after one that inflates to 8 MB was charged " + used
+                + ", should be at least " + PAGES * PAGE_TOKENS + ": " + ledger(s));
+    }
+
+    /**
+     * An incremental update (ISO 32000-1 section 7.5.6) appends new versions of changed objects after the
+     * first %%EOF: a reviewer's comment on every page (Acrobat, Preview, pdf.js annotation saving) rewrites
+     * each page dictionary with its {@code /Annots}. The file still has 40 pages, but every page object is in
+     * it twice; the filter counts both: charged 80 pages (20,640) for a 40-page document the model read.
+     */
+    @Test
+    void anIncrementallyUpdatedPdfIsChargedItsPagesOnce() {
+        String s = subject("incremental");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] original = pdf(PAGES, "/Page");
+        out.writeBytes(original);
+        int next = 3 + 2 * PAGES;
+        StringBuilder update = new StringBuilder();
+        for (int i = 0; i < PAGES; i++) {
+            int page = 3 + 2 * i;
+            int annot = next + i;
+            update.append(annot).append(" 0 obj << /Type /Annot /Subtype /Text /Rect [500 700 520 720] /Contents "
+                    + "(checked) /P ").append(page).append(" 0 R >> endobj\n");
+            update.append(page).append(" 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ")
+                    .append(page + 1).append(" 0 R /Annots [").append(annot).append(" 0 R] >> endobj\n");
+        }
+        update.append("trailer << /Root 1 0 R /Size ").append(next + PAGES).append(" /Prev 0 >>\n%%EOF\n");
+        out.writeBytes(ascii(update.toString()));
+        long plain = sendPdf(subject("incremental-control"), original);
+        HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summarize-pdf"), s,
+                "Content-Type", "application/pdf").POST(HttpRequest.BodyPublishers.ofByteArray(out.toByteArray())).build());
+        // today: 429, held 20,640 (80 pages) on the 20,000 allowance, where the same document before its
+        // comments is held 10,320 and served
+        assertEquals(200, r.statusCode(), kind() + ": an honest " + PAGES + "-page PDF with a comment on each page "
+                + "(incremental update) was refused; the same PDF without them was charged " + plain + ": " + r.body());
+        long used = settled(s).used();
+        assertTrue(used <= plain + 500, kind() + ": a " + PAGES + "-page PDF with one comment on each page, saved as "
+                + "an incremental update, was charged " + used + "; the same PDF before the comments was charged "
+                + plain + " (" + PAGES + " pages at " + PAGE_TOKENS + "), and the update adds " + PAGES + " short comments: "
+                + ledger(s));
+    }
+
+    /**
+     * Readers accept bytes before the header (ISO 32000-1 Annex H.3 / Acrobat: the header within the first
+     * 1,024 bytes); e.g. a PDF produced by a web app that prefixed a BOM or a blank line. The filter looks
+     * for {@code %PDF-} at byte 0 only: such a 40-page PDF is held as text (the fallback, 1,000).
+     */
+    @Test
+    void aPdfWithBytesBeforeItsHeaderStillCountsItsPages() {
+        String s = subject("junk");
+        byte[] pdf = pdf(PAGES, "/Page");
+        byte[] prefixed = new byte[pdf.length + 2];
+        prefixed[0] = '\r';
+        prefixed[1] = '\n';
+        System.arraycopy(pdf, 0, prefixed, 2, pdf.length);
+        long used = sendPdf(s, prefixed);
+        assertTrue(used >= PAGES * PAGE_TOKENS, kind() + ": a " + PAGES + "-page PDF after a blank line was charged "
+                + used + ", should be at least " + PAGES * PAGE_TOKENS + ": " + ledger(s));
+    }
+
+    /**
+     * A stream may carry a chain of filters (ISO 32000-1 section 7.4: {@code /Filter [/ASCIIHexDecode
+     * /FlateDecode]}, as qpdf and others write a "safe" 7-bit file); every reader decodes it. The filter
+     * inflates an object stream's raw bytes as Flate only: the hex text fails to inflate, and the 40 page
+     * dictionaries inside are never seen: held as 1 page.
+     */
+    @Test
+    void pagesInAHexEncodedObjectStreamStillCount() {
+        String s = subject("hex");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Random words = new Random(495);
+        StringBuilder kids = new StringBuilder();
+        for (int i = 0; i < PAGES; i++) {
+            kids.append(3 + 2 * i).append(" 0 R ");
+        }
+        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                + "2 0 obj << /Type /Pages /Kids [" + kids + "] /Count " + PAGES + " >> endobj\n"));
+        StringBuilder offsets = new StringBuilder();
+        StringBuilder objects = new StringBuilder();
+        for (int i = 0; i < PAGES; i++) {
+            offsets.append(3 + 2 * i).append(' ').append(objects.length()).append(' ');
+            objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ").append(4 + 2 * i)
+                    .append(" 0 R >>\n");
+        }
+        byte[] deflated = deflate(ascii(offsets + "\n" + objects));
+        StringBuilder hex = new StringBuilder();
+        for (byte b : deflated) {
+            hex.append(String.format("%02X", b & 0xFF));
+        }
+        hex.append('>');
+        out.writeBytes(ascii("502 0 obj << /Type /ObjStm /N " + PAGES + " /First " + (offsets.length() + 1)
+                + " /Length " + hex.length() + " /Filter [/ASCIIHexDecode /FlateDecode] >> stream\n" + hex
+                + "\nendstream endobj\n"));
+        for (int i = 0; i < PAGES; i++) {
+            byte[] stream = pageContent(words, i);
+            out.writeBytes(ascii((4 + 2 * i) + " 0 obj << /Length " + stream.length + " /Filter /FlateDecode >> stream\n"));
+            out.writeBytes(stream);
+            out.writeBytes(ascii("\nendstream endobj\n"));
+        }
+        out.writeBytes(ascii("trailer << /Root 1 0 R /Size 503 >>\n%%EOF\n"));
+        long used = sendPdf(s, out.toByteArray());
+        assertTrue(used >= PAGES * PAGE_TOKENS, kind() + ": a " + PAGES + "-page PDF whose page dictionaries are in an "
+                + "object stream filtered [/ASCIIHexDecode /FlateDecode] was charged " + used + ", should be at least "
+                + PAGES * PAGE_TOKENS + ": " + ledger(s));
+    }
+}
