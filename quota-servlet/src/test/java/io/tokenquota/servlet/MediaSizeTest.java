@@ -2,6 +2,7 @@ package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
@@ -68,6 +69,32 @@ class MediaSizeTest {
         assertEquals(258, MediaSize.imageTokens(300, 300, MediaSize.Rate.GEMINI));
         assertEquals(1032, MediaSize.imageTokens(1000, 1000, MediaSize.Rate.GEMINI));
         assertEquals(1334, MediaSize.imageTokens(1000, 1000, MediaSize.Rate.ANY), "the largest when the provider is not known");
+    }
+
+    /**
+     * Round 495: a page counts once by its object number (its last version: an incremental update
+     * rewrites it), its type read with name escapes decoded, behind bytes before the header, and an
+     * object stream is read through its filter chain within a bound of its own.
+     */
+    @Test
+    void countsEachPageObjectOnceByItsNumberWhateverItsSpellingOrFilters() {
+        String base = "\r\n%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+                + "3 0 obj << /Type /Pag#65 /Parent 2 0 R >> endobj\n4 0 obj << /Type /Page >> endobj\n";
+        String update = "4 0 obj << /Type /Page /Annots [9 0 R] >> endobj\n9 0 obj << /Type /Annot >> endobj\n";
+        byte[] pdf = (base + update).getBytes(StandardCharsets.ISO_8859_1);
+        assertTrue(MediaSize.isPdf(pdf));
+        assertEquals(2, MediaSize.pdfPages(pdf), "page 3 spelled /Pag#65, page 4 in two versions");
+        assertEquals(2 * MediaSize.PDF_PAGE_TOKENS, MediaSize.documentTokens(pdf));
+        assertEquals("/Type /Page", MediaSize.decodeNames("/Typ#65 /Pag#65"));
+        assertEquals("hello", new String(MediaSize.asciiHex("68 656C6C6F>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
+        assertEquals("hello", new String(MediaSize.ascii85("BOu!rDZ~>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
+        // an object stream that decodes to far more than its own size times the ratio is skipped, not the next one
+        Deflater deflater = new Deflater();
+        deflater.setInput(" ".repeat(1 << 20).getBytes(StandardCharsets.ISO_8859_1));
+        deflater.finish();
+        byte[] padded = new byte[1 << 16];
+        int n = deflater.deflate(padded);
+        assertEquals(null, MediaSize.decodeStream("/Filter /FlateDecode", padded, 0, n));
     }
 
     @Test
