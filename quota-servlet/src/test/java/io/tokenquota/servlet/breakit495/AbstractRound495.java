@@ -148,10 +148,10 @@ abstract class AbstractRound495 extends H2FilterRound {
     }
 
     /**
-     * PDF 1.5 object streams (ISO 32000-1 section 7.5.7) hold the page dictionaries compressed; the filter
-     * inflates them within 8 MB in all (MediaSize.PDF_INFLATED) and in file order. One object stream first
-     * that inflates to 8 MB of whitespace (legal between objects; deflates to ~8 KB) spends the whole
-     * budget, and the 40 page dictionaries in the next object stream are never read: held as 1 page.
+     * PDF 1.5 object streams (ISO 32000-1 section 7.5.7) hold the page dictionaries compressed. Round 495 found the
+     * filter inflating them within 8 MB in all and in file order: one object stream first that inflates to 8 MB of
+     * whitespace (legal between objects; deflates to ~8 KB) spent the whole budget, and the 40 page dictionaries in
+     * the next object stream were never read (held as 1 page). Each stream now has a bound of its own.
      */
     @Test
     void pagesInAnObjectStreamAfterAPaddedOneStillCount() {
