@@ -212,6 +212,26 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     sniffer.cover(sniffer.textSoFar() - textBefore - (sniffer.covered() - textCoveredBefore)
                             - (lateText - lateTextBefore));
                 } else {
+                    if (cycle != null) {
+                        // no figure yet, but a cycle that may report one later: what the include wrote while it ran
+                        // (its worker's answer, written before the include returned) is that cycle's call too, and
+                        // the late figure stands for it as for what the cycle writes from now on (round 497: the
+                        // usage its worker wrote during the include was charged beside the figure it reported after)
+                        // (less what includes nested in it covered, what other cycles wrote meanwhile, and what it
+                        // held for a dispatched cycle, handed over below)
+                        Long after = usageReadSoFar();
+                        long read = (after == null ? 0 : after) - (before == null ? 0 : before)
+                                - (coveredUsage - usageCoveredBefore) - (lateUsage - lateUsageBefore) - frame.heldUsage();
+                        long text = sniffer.textSoFar() - textBefore - (sniffer.covered() - textCoveredBefore)
+                                - (lateText - lateTextBefore) - frame.heldText();
+                        LateWrites late = lateWrites.get(cycle);
+                        long usage = Math.max(read, 0);
+                        text = Math.max(text, 0);
+                        late.usage += usage;
+                        late.text += text;
+                        lateUsage += usage;
+                        lateText += text;
+                    }
                     // what it wrote through a dispatched cycle's response was held apart (in the read above, had it
                     // reported a figure): without a figure of its own, it is that cycle's call (round 489)
                     frame.handOver();
@@ -252,6 +272,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
          * held is written again as the cycle's, so held by the enclosing include, whose figure stands for all it
          * wrote, else the cycle's late writes, covered by the cycle's figure ({@link #lateWritten}).
          */
+        /** The usage and the text held for all cycles. */
+        long heldUsage() {
+            return held.values().stream().mapToLong(written -> written[0]).sum();
+        }
+
+        long heldText() {
+            return held.values().stream().mapToLong(written -> written[1]).sum();
+        }
+
         void handOver() {
             held.forEach((late, written) -> lateWritten(late, written[0], written[1]));
         }
