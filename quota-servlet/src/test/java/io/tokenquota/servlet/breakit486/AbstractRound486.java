@@ -7,26 +7,22 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.NamedUserRound;
+import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
 import jakarta.servlet.ServletResponse;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletRequestWrapper;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Enumeration;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -51,47 +47,24 @@ import org.junit.jupiter.api.Test;
  * an OpenAI chat completion (API reference, "The chat completion object": {@code usage.prompt_tokens /
  * completion_tokens / total_tokens}) charged 3,000.
  */
-abstract class AbstractRound486 extends H2FilterRound {
-    static final long USAGE = 3_000;
+abstract class AbstractRound486 extends NamedUserRound {
     static final String FORWARDED_PATH = "/ai/v1/fw/chat/completions";
     static final String WRAPPED_PATH = "/ai/v1/wrap/chat/completions";
     static final String PLAIN_PATH = "/ai/v1/chat/completions";
 
-    final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+    AbstractRound486() {
+        super("486");
+    }
 
     static String subject() {
         return "v486-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    int callsOf(String subject) {
-        AtomicInteger n = calls.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("realip", new RealIpFilter(), "/ai/v1/wrap/*")
-                .filter("quota", filter, "/*")
-                .servlet("chat", new Chat(), "/ai/v1/*")
+        return chatBehind(Deployment.create().filter("realip", new RealIpFilter(), "/ai/v1/wrap/*"), filter, "/ai/v1/*")
                 .forwardedHeaders("/ai/v1/fw/")
-                .proxyProtocol()
-                .onStartup(filter::registerByServletName);
-    }
-
-    /** A chat completions endpoint: serves whoever x-user-id names and reports usage. */
-    class Chat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            calls.computeIfAbsent(String.valueOf(user), k -> new AtomicInteger()).incrementAndGet();
-            resp.setContentType("application/json");
-            resp.getWriter().write("{\"id\":\"chatcmpl-486\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello.\"},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":2000,"
-                    + "\"total_tokens\":" + USAGE + "}}");
-        }
+                .proxyProtocol();
     }
 
     /**
@@ -142,28 +115,14 @@ abstract class AbstractRound486 extends H2FilterRound {
      */
     String call(String localAddress, String proxyLine, String path, String user, String... extraHeaders)
             throws IOException {
-        String body = "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-        try (Socket socket = new Socket()) {
-            socket.bind(new InetSocketAddress(localAddress, 0));
-            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            socket.setSoTimeout(10_000);
-            StringBuilder req = new StringBuilder();
-            if (proxyLine != null) {
-                req.append(proxyLine).append("\r\n");
-            }
-            req.append("POST ").append(path).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
-                    .append("Content-Type: application/json\r\nContent-Length: ")
-                    .append(body.getBytes(StandardCharsets.UTF_8).length).append("\r\n");
-            for (String h : extraHeaders) {
-                req.append(h).append("\r\n");
-            }
-            req.append("x-user-id: ").append(user).append("\r\n\r\n").append(body);
-            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.UTF_8));
-            socket.getOutputStream().flush();
-            String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
-            int eol = answer.indexOf('\r');
-            return eol < 0 ? answer : answer.substring(0, eol);
-        }
+        String[] headers = Arrays.copyOf(extraHeaders, extraHeaders.length + 1);
+        headers[extraHeaders.length] = "x-user-id: " + user;
+        String answer = TestHttp.rawPostFrom(localAddress, container.port(), proxyLine == null ? new byte[0]
+                : (proxyLine + "\r\n").getBytes(StandardCharsets.UTF_8), path,
+                "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                headers);
+        int eol = answer.indexOf('\r');
+        return eol < 0 ? answer : answer.substring(0, eol);
     }
 
     /** The balancer's PROXY line naming the real client 192.0.2.2 (TEST-NET-1, untrusted). */

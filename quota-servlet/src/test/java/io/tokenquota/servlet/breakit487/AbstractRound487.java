@@ -3,19 +3,13 @@ package io.tokenquota.servlet.breakit487;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
+import io.tokenquota.servlet.testing.BedrockAgentRound;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.RelayedAnswers;
-import io.tokenquota.servlet.testing.ShapedAnswerRound;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -48,8 +42,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * InvokeAgent's headers; genuine streams of these families charged exactly Bedrock's metrics (so a fix that counts
  * their text must not over-charge a genuine call).
  */
-abstract class AbstractRound487 extends ShapedAnswerRound {
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
+abstract class AbstractRound487 extends BedrockAgentRound {
+    AbstractRound487() {
+        super("r487");
+    }
 
     static final String INVOKE_AGENT = "{\"inputText\":\"Tell me the whole history of order 48213.\",\"enableTrace\":false,"
             + "\"streamingConfigurations\":{\"streamFinalResponse\":true}}";
@@ -73,14 +69,8 @@ abstract class AbstractRound487 extends ShapedAnswerRound {
         return sum;
     }
 
-    static final String PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
     static final String METRICS = "\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":1,\"outputTokenCount\":1,"
             + "\"invocationLatency\":900,\"firstByteLatency\":200}";
-
-    static byte[] chunk(String text) {
-        return RelayedAnswers.awsEvent("chunk", "{\"bytes\":\""
-                + Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8)) + "\",\"p\":\"" + PAD + "\"}");
-    }
 
     /**
      * One of the agent's chunks: a family's text event holding paragraph {@code p} where the family writes its text
@@ -131,17 +121,11 @@ abstract class AbstractRound487 extends ShapedAnswerRound {
     }
 
     @Override
-    protected String body(String shape) {
-        throw new IllegalArgumentException(shape);
-    }
-
-    @Override
     protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         if (shape.startsWith("genuine-")) {
             genuine(shape, out);
-            resp.setContentType("application/vnd.amazon.eventstream");
-            resp.getOutputStream().write(out.toByteArray());
+            writeEventStream(resp, out.toByteArray(), null);
             return true;
         }
         boolean agentHeaders = shape.startsWith("agent-");
@@ -158,13 +142,7 @@ abstract class AbstractRound487 extends ShapedAnswerRound {
         if (shape.startsWith("anthropic")) {
             out.writeBytes(chunk("{\"type\":\"message_stop\"," + METRICS + "}"));
         }
-        resp.setContentType("application/vnd.amazon.eventstream");
-        if (agentHeaders) {
-            // InvokeAgent's response headers (API reference "InvokeAgent", "Response Syntax")
-            resp.setHeader("x-amzn-bedrock-agent-content-type", "application/json");
-            resp.setHeader("x-amz-bedrock-agent-session-id", "session-487");
-        }
-        resp.getOutputStream().write(out.toByteArray());
+        writeEventStream(resp, out.toByteArray(), agentHeaders ? "session-487" : null);
         return true;
     }
 
@@ -218,24 +196,13 @@ abstract class AbstractRound487 extends ShapedAnswerRound {
         HttpResponse<String> r = post(shape, s, "{\"inputText\":\"Write the report.\"}");
         assertEquals(200, r.statusCode());
         long used = settled(s).used();
-                assertEquals(IN + storyTokens(), used, shape + ": " + ledger(s));
-    }
-
-    HttpResponse<String> post(String shape, String s, String body) {
-        HttpRequest req = TestHttp.requestAs(container.uri("/ai/" + shape), s, "Content-Type", "application/json")
-                .header("Accept", "application/vnd.amazon.eventstream")
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
-        return TestHttp.send(req);
+        assertEquals(IN + storyTokens(), used, shape + ": " + ledger(s));
     }
 
     private long agentCall(String shape) {
-        String s = "r487-" + shape + "-" + kind() + "-" + System.nanoTime();
-        HttpResponse<String> r = post(shape, s, INVOKE_AGENT);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
+        long used = call(shape, INVOKE_AGENT);
         assertTrue(used >= storyTokens() * 9 / 10, kind() + " " + shape + ": charged " + used
-                + ", should be at least the answer's " + storyTokens() + " tokens of text: " + ledger(s));
+                + ", should be at least the answer's " + storyTokens() + " tokens of text: " + last);
         return used;
     }
 

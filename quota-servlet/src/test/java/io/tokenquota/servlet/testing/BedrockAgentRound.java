@@ -12,7 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 
 /**
- * The rig of the Bedrock agent rounds (474, 479, 483): a relay of the Agent Runtime's answer ({@code InvokeAgent},
+ * The rig of the Bedrock agent rounds (474, 479, 483, 487): a relay of the Agent Runtime's answer ({@code InvokeAgent},
  * API reference "InvokeAgent", "ResponseStream", "PayloadPart") or of InvokeModelWithResponseStream's, as AWS's
  * binary event stream, with InvokeAgent's own headers or without them. The round writes the stream a shape names
  * ({@link #answered}) from {@link #chunk}s and hands it to {@link #writeEventStream}; each test posts one call

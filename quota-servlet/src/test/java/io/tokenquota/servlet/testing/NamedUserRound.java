@@ -3,7 +3,7 @@ package io.tokenquota.servlet.testing;
 import io.tokenquota.servlet.QuotaFilter;
 
 /**
- * The rounds on the trusted-header resolver (rounds 423 and 484): a {@link NamedUserChat} behind the round's quota
+ * The rounds on the trusted-header resolver (rounds 423, 484 and 486): a {@link NamedUserChat} behind the round's quota
  * filter, serving whoever {@code x-user-id} names, so that a test sees both whom the model served
  * ({@link #callsOf}) and whom the filter charged.
  */
@@ -23,7 +23,12 @@ public abstract class NamedUserRound extends H2FilterRound {
      * host does); the round adds how its connector learns the client's address.
      */
     protected Deployment chatBehind(QuotaFilter filter, String... patterns) {
-        return Deployment.create()
+        return chatBehind(Deployment.create(), filter, patterns);
+    }
+
+    /** As {@link #chatBehind(QuotaFilter, String...)}, after the filters {@code before} already holds (round 486). */
+    protected Deployment chatBehind(Deployment before, QuotaFilter filter, String... patterns) {
+        return before
                 .filter("quota", filter, "/*")
                 .servlet("chat", chat, patterns)
                 .onStartup(filter::registerByServletName);
