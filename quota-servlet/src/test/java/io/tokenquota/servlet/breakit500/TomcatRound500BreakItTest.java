@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit500;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound500BreakItTest extends AbstractRound500 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
