@@ -1218,9 +1218,8 @@ final class JsonDocumentScanner {
                 depth++;
                 boolean object = t == JsonToken.START_OBJECT;
                 if (text != null && depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth - 1]
-                        && ("args".equals(fieldAt[depth - 1]) || "arguments".equals(fieldAt[depth - 1])
-                        || "input".equals(fieldAt[depth - 1]))) {
-                    // tool arguments given as an object, not a string
+                        && StreamText.SUBTREE_FIELDS.contains(fieldAt[depth - 1])) {
+                    // tool arguments given as an object, not a string (a flow's document as an object or a list)
                     text.opened(depth, objectPath());
                 }
                 if (depth == 2 && object && objectAt[1] && "error".equals(fieldAt[1])) {

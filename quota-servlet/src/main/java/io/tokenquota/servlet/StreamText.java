@@ -46,7 +46,8 @@ import java.util.Set;
  *       {@code contentBlockDelta.delta}'s {@code text}, {@code reasoningContent.text} and
  *       {@code toolUse.input}; Hugging Face TGI's {@code token.text};
  *       LangChain's {@code astream_events} {@code on_chat_model_stream} {@code data.chunk.content};
- *       Spring AI's streamed {@code result.output.text}.</li>
+ *       Spring AI's streamed {@code result.output.text}; Bedrock's knowledge-base and flow answers
+ *       ({@link #KNOWLEDGE_BASE_OUTPUT}, {@link #FLOW_OUTPUT}).</li>
  * </ul>
  * The JSON scanner keeps a string's first {@link JsonDocumentScanner#KEPT_STRING_BYTES} bytes: a longer
  * one is estimated by its kept part, scaled to its whole length. It drops what an object nests deeper
@@ -58,8 +59,12 @@ final class StreamText {
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
-            "commands", "command", "answer", "chunk", "output", "parameters", "bytes", "completion");
+            "commands", "command", "answer", "chunk", "output", "parameters", "bytes", "completion", "document");
 
+    /** InvokeFlow's output node's document ({@code content.document}: any JSON value, a string or an object). */
+    private static final String FLOW_OUTPUT = "flowOutputEvent.content.document";
+    /** InvokeFlow's multi-turn agent node asking the user for more: its question, what the node's model wrote. */
+    private static final String FLOW_QUESTION = "flowMultiTurnInputRequestEvent.content.document";
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
             "choices[].delta.function_call.arguments", "choices[].delta.audio.transcript", "choices[].text",
@@ -69,7 +74,11 @@ final class StreamText {
             "contentBlockDelta.delta.toolUse.input", "token.text", "result.output.text", "argsTextDelta",
             "delta.content[].text.value",
             // round 276: Gemini as google-genai's Python types write it (snake_case), Spring AI's tool calls
-            "candidates[].content.parts[].executable_code.code", "result.output.toolCalls[].arguments");
+            "candidates[].content.parts[].executable_code.code", "result.output.toolCalls[].arguments",
+            // round 500: a Bedrock flow's output node's document (InvokeFlow's flowOutputEvent, what the flow's
+            // prompt node wrote), and a multi-turn agent node's question, as their JSON rendering names them
+            // (AnswerDecoding renders the binary stream's events so); each event is new text
+            FLOW_OUTPUT, FLOW_QUESTION);
     /**
      * A whole answer's text, where its provider puts it, for an answer without usage (round 270: an
      * application's chat completion without {@code usage} was charged its hold, 1,015 for 4,385 tokens of
@@ -117,6 +126,20 @@ final class StreamText {
      */
     private static final Set<String> INVOKE_MODEL_TEXT = Set.of("outputText", "completion", "generations[].text");
     /**
+     * A Bedrock knowledge base's answer (round 500: each charged its hold, 1,049 for 5,237 tokens of text; AWS sends
+     * no usage with either): {@code RetrieveAndGenerate}'s whole {@code output.text}, and
+     * {@code RetrieveAndGenerateStream}'s {@code output} events, each new text, which the AWS event stream's decoding
+     * renders as {@code {"output": {"text": …}}} by their {@code :event-type} header. Counted in a document that names
+     * no {@code type}, where the documents are an AWS event stream's events or an answer's JSON body
+     * ({@link Seen#awsEvents}, {@link Seen#jsonBody}), a call's, not a read's; not in a text stream's events:
+     * DashScope's native stream writes its answer so far as {@code output.text} in every event (its default
+     * {@code incremental_output: false}), which added up would count every prefix (round 494's over-count). The
+     * citations beside it ({@code citations[]}, a {@code citation} event) are not read: each repeats a span of the
+     * answer ({@code generatedResponsePart.textResponsePart.text}) and the passages the model read
+     * ({@code retrievedReferences[].content.text}), its input.
+     */
+    private static final String KNOWLEDGE_BASE_OUTPUT = "output.text";
+    /**
      * The tool calls a Responses stream sends whole, in its {@code response.output_item.done} event, with no
      * deltas before (round 273: an {@code apply_patch_call}'s diff, a {@code shell_call}'s or
      * {@code local_shell_call}'s commands): a stream cut after one carried what the model wrote in it.
@@ -153,7 +176,11 @@ final class StreamText {
             // the Vercel AI SDK v4 data stream's tool call part (9:), sent whole unless its arguments streamed
             "args", Rule.VERCEL_TOOL,
             // a Gemini Interactions stream's function call delta (round 288)
-            "delta.arguments", Rule.INTERACTION);
+            "delta.arguments", Rule.INTERACTION,
+            // a flow's document that is an object or a list (round 500): every name and value in it
+            FLOW_OUTPUT, Rule.ANY, FLOW_QUESTION, Rule.ANY);
+    /** The names of the fields whose object or list value may be one of {@link #SUBTREES} (tool arguments, a flow's document). */
+    static final Set<String> SUBTREE_FIELDS = Set.of("args", "arguments", "input", "document");
     /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
     static final int BYTES_PER_TOKEN = 4;
     private static final String TOOL_INPUT = "inputTextDelta";
@@ -245,7 +272,7 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, AGENT_CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA, INVOKE_MODEL }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA, INVOKE_MODEL, KNOWLEDGE_BASE }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -370,6 +397,7 @@ final class StreamText {
                 : GENERATED.equals(path) ? Rule.GENERATED
                 : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE
                 : INVOKE_MODEL_TEXT.contains(path) ? Rule.INVOKE_MODEL
+                : KNOWLEDGE_BASE_OUTPUT.equals(path) ? Rule.KNOWLEDGE_BASE
                 : UNTYPED_OUTPUT.contains(path) ? Rule.UNTYPED_OUTPUT
                 : ITEM_DONE.contains(path) ? Rule.ITEM_DONE : null;
         int reasoned = REASONING.indexOf(path);
@@ -519,6 +547,9 @@ final class StreamText {
         if ("on_chat_model_stream".equals(event)) {
             sum = plus(sum, candidates[Rule.LANGCHAIN.ordinal()]);
         }
+        if (type == null && whole && (seen.awsEvents || seen.jsonBody)) {
+            sum = plus(sum, candidates[Rule.KNOWLEDGE_BASE.ordinal()]);
+        }
         if (!whole) {
             return sum;
         }
@@ -567,6 +598,24 @@ final class StreamText {
         /** The answer's documents are an AWS event stream's payloads, its chunks InvokeModel's while {@code chunks} says so. */
         void invokeModelChunks(java.util.function.BooleanSupplier chunks) {
             invokeModelChunks = chunks;
+        }
+
+        /** The answer's documents are an AWS event stream's events ({@link #awsEvents}). */
+        void awsEvents() {
+            awsEvents = true;
+        }
+
+        /**
+         * The documents are an AWS event stream's events, each one message AWS framed and named by its
+         * {@code :event-type} header ({@link AnswerDecoding}); not a text stream's, whose events a model may write.
+         */
+        private boolean awsEvents;
+        /** The documents are the answer's JSON body (one document, or a few in a row), not a text stream's events. */
+        private boolean jsonBody;
+
+        /** The answer's documents are its JSON body ({@link #jsonBody}). */
+        void jsonBody() {
+            jsonBody = true;
         }
     }
 

@@ -486,6 +486,10 @@ final class UsageSniffer {
             decoded = new UsageSniffer(inputEstimate);
             // the InvokeModel families' text fields count in the chunk documents of an event stream alone (round 494)
             decoded.seen.invokeModelChunks(undo::chunkDocuments);
+            if (!(encoded && !plain)) {
+                // AWS's framing: each document is one message AWS named (a knowledge base's output event: StreamText)
+                decoded.seen.awsEvents();
+            }
             decoded.agentHeaders = agentHeaders;
             decoded.invokeModelHeader = invokeModelHeader;
             decoded.countAnswer = countAnswer;
@@ -510,6 +514,7 @@ final class UsageSniffer {
         } else if (jsonBody) {
             json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
+            seen.jsonBody();
             mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
             // an array may be a stream of documents (Gemini's streamGenerateContent without alt=sse) and a
             // sequence's records are; lines are told by a second document, not by a label, which a client's
@@ -532,6 +537,7 @@ final class UsageSniffer {
             // too few characters to tell (one byte written first): the server's own label decides
             json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
+            seen.jsonBody();
         } else if (start.length() < 8 && sseLabel) {
             mode = Mode.SSE;
         } else {

@@ -370,6 +370,53 @@ final class StreamTextTest {
                 "{\"completion\":\"\",\"stop_reason\":\"stop_sequence\",\"stop\":null}"));
     }
 
+    /** The text an AWS event stream carries whose events are {@code typeAndBody} pairs, each named by its {@code :event-type}. */
+    private static long eventsText(String... typeAndBody) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < typeAndBody.length; i += 2) {
+            out.writeBytes(io.tokenquota.servlet.testing.RelayedAnswers.awsEvent(typeAndBody[i], typeAndBody[i + 1]));
+        }
+        byte[] bytes = out.toByteArray();
+        UsageSniffer s = new UsageSniffer(0);
+        s.countText(CHARS, () -> 0, -1, true);
+        s.begin("application/vnd.amazon.eventstream", null, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, 7)));
+        for (int i = 0; i < bytes.length; i += 7) {
+            s.feed(bytes, i, Math.min(7, bytes.length - i));
+        }
+        s.finish();
+        return s.textTokens();
+    }
+
+    /**
+     * Round 500: a Bedrock knowledge base's answer and a flow's carry no usage, and their text is the model's output:
+     * RetrieveAndGenerate's whole {@code output.text} (not its citations, which repeat the answer and the passages
+     * the model read), RetrieveAndGenerateStream's {@code output} events and InvokeFlow's {@code flowOutputEvent}
+     * document (a string, or an object's names and values), told by the {@code :event-type} AWS sets. A bare
+     * {@code {"text": …}} counts nowhere else, and {@code output.text} not in a text stream's events, where
+     * DashScope's native stream writes the answer so far in every event.
+     */
+    @Test
+    void aKnowledgeBasesAndAFlowsAnswerCountTheirTextOnce() {
+        String citation = "{\"generatedResponsePart\":{\"textResponsePart\":{\"text\":\"Hello\"}},"
+                + "\"retrievedReferences\":[{\"content\":{\"text\":\"a passage\",\"type\":\"TEXT\"}}]}";
+        assertEquals(11, text("application/json", "{\"citations\":[" + citation + "],\"guardrailAction\":\"NONE\","
+                + "\"output\":{\"text\":\"Hello there\"},\"sessionId\":\"s\"}"));
+        assertEquals(5 + 6, eventsText("output", "{\"text\":\"Hello\"}", "citation",
+                "{\"citation\":" + citation + "," + citation.substring(1), "output", "{\"text\":\" there\"}",
+                "guardrail", "{\"action\":\"NONE\"}"));
+        // a flow's document: a string, an object (its names and values), then the completion
+        assertEquals(11, eventsText("flowOutputEvent", "{\"content\":{\"document\":\"Hello there\"},"
+                + "\"nodeName\":\"FlowOutputNode\",\"nodeType\":\"Output\"}", "flowCompletionEvent",
+                "{\"completionReason\":\"SUCCESS\"}"));
+        assertEquals(6 + 11, eventsText("flowOutputEvent", "{\"content\":{\"document\":{\"answer\":\"Hello there\"}},"
+                + "\"nodeName\":\"FlowOutputNode\",\"nodeType\":\"Output\"}"));
+        // a bare {"text": …} of no event AWS named, and output.text in a text stream's events (DashScope's, each the
+        // answer so far), count nothing
+        assertEquals(0, eventsText("somethingElse", "{\"text\":\"Hello\"}"));
+        assertEquals(0, text("text/event-stream", "data: {\"output\":{\"text\":\"Hello\",\"finish_reason\":\"null\"}}\n\n"
+                + "data: {\"output\":{\"text\":\"Hello there\",\"finish_reason\":\"stop\"}}\n\n"));
+    }
+
     @Test
     void textIsNotCountedUnlessAsked() {
         UsageSniffer s = new UsageSniffer(0);
