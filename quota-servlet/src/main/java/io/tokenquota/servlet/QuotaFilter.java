@@ -93,7 +93,9 @@ import org.slf4j.LoggerFactory;
  *       error, whose listener may still dispatch and write the answer).</li>
  * </ol>
  * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
- * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open).
+ * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open); such a call spends
+ * its {@code Idempotency-Key} all the same: the filter keeps the key for a hold's TTL (in this JVM, at most
+ * 65,536 keys, the oldest dropped first), and a request with it is answered 409 as a replay.
  *
  * <p>Register it for the {@code REQUEST} dispatcher with async support on. Immutable and thread-safe.
  */
@@ -176,6 +178,8 @@ public final class QuotaFilter implements Filter {
      */
     private static final String HOLDING = QuotaFilter.class.getName() + ".holding";
     private final AtomicLong failOpenCount = new AtomicLong();
+    /** The keys of the calls let through uncharged, which the store never saw ({@link #unavailable}). */
+    private final FailOpenKeys failOpenKeys;
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
     private final AnswerUsages answers;
@@ -208,6 +212,8 @@ public final class QuotaFilter implements Filter {
         this.holdTtl = b.holdTtl;
         // without a TTL of its own, a hold lives the policy's
         this.keeper = new HoldKeeper(ledger, b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl(), b.settlementRetries);
+        // a key let through under fail-open is kept as long as a hold on the store would keep it, by the same clock
+        this.failOpenKeys = new FailOpenKeys(b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl(), keeper::now);
         this.fitMinimum = b.fitMinimum;
         this.weights = b.weights;
         this.weightsByPrefix = Map.copyOf(b.weightsByPrefix);
@@ -1127,6 +1133,14 @@ public final class QuotaFilter implements Filter {
                 return false;
             }
         }
+        // the key names the client's call, which an error page only answers for: the page's hold takes none,
+        // or the key would be replayed (409 in place of the page) or spent by the page
+        String key = errorPage ? null : request.getHeader(IDEMPOTENCY_KEY_HEADER);
+        if (key != null && failOpenKeys.used(subject, key)) {
+            // the store never saw this key: a call with it was let through while the store was away
+            usedUnderFailOpen(response);
+            return false;
+        }
         // a reserve expires the subject's holds past their TTL: those of its calls still running first
         // move on; its settlements under way land first, or what they owe is counted below. Before the
         // fitting, which fits to what is left once that is paid (round 359: a team-mate's stream that had
@@ -1156,9 +1170,6 @@ public final class QuotaFilter implements Filter {
         // input at the model's input rate, the requested output budget at its output rate
         estimate = held(weighing, estimate, output);
 
-        // the key names the client's call, which an error page only answers for: the page's hold takes none,
-        // or the key would be replayed (409 in place of the page) or spent by the page
-        String key = errorPage ? null : request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
         try {
             if (unguessed >= 0) {
@@ -1194,13 +1205,13 @@ public final class QuotaFilter implements Filter {
             return false;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
-                unavailable(endpointRequest, response, chain, subject, e);
+                unavailable(endpointRequest, response, chain, subject, key, e);
             } else {
                 Problems.send(response, e);
             }
             return false;
         } catch (RuntimeException e) {
-            unavailable(endpointRequest, response, chain, subject, e);
+            unavailable(endpointRequest, response, chain, subject, key, e);
             return false;
         }
         // a team member's headers show the stricter of its own account and its team's: the one that
@@ -1792,9 +1803,20 @@ public final class QuotaFilter implements Filter {
         return true;
     }
 
+    /**
+     * The ledger could not be reached for the reserve: 503, or under fail-open the call goes through uncharged.
+     * Its {@code key} is then spent all the same: the store, which records keys, never saw it, so the filter
+     * records it ({@link FailOpenKeys}), and a retry with it is answered as a replay, once the store is back
+     * too (round 502: a keyed call let through during a failover, its retry with the same key reserved as a
+     * first request and served, two model calls for one key). Of concurrent requests with a key, one goes.
+     */
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                             String subject, RuntimeException e) throws IOException, ServletException {
+                             String subject, String key, RuntimeException e) throws IOException, ServletException {
         if (failOpen) {
+            if (key != null && !failOpenKeys.letThrough(subject, key)) {
+                usedUnderFailOpen(response);
+                return;
+            }
             long n = failOpenCount.incrementAndGet();
             LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
                     subject, n, e.toString());
@@ -1806,6 +1828,15 @@ public final class QuotaFilter implements Filter {
             LOG.warn("quota ledger unavailable, refusing the request of {} (fail-closed): {}", subject, e.toString());
             Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable; try again later");
         }
+    }
+
+    /**
+     * The 409 of a replayed key, for a key a call let through under fail-open used: answered before any
+     * reserve, so without the quota headers (no account was read for it), and charging nothing.
+     */
+    private static void usedUnderFailOpen(HttpServletResponse response) throws IOException {
+        Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
+                "Idempotency-Key was already used by a request that went through while the quota ledger was unavailable");
     }
 
     /**
