@@ -1,13 +1,10 @@
 package io.tokenquota.servlet;
 
 import java.io.BufferedInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Base64;
 import java.nio.charset.StandardCharsets;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 
 /**
  * What a media item sent inline (base64) costs a model, read from the item itself: an image by its
@@ -224,15 +221,6 @@ final class MediaSize {
     static final long PDF_PAGE_TOKENS = 258;
     /** The most of a payload decoded to tell what it is and read an image's header (a JPEG's is followed further). */
     private static final int IMAGE_HEAD = 1 << 16;
-    /** The most one of a PDF's object streams is decoded to; a stream that decodes to more is skipped. */
-    static final int PDF_STREAM_DECODED = 8 << 20;
-    /**
-     * The most an object stream decodes to per byte of it: page dictionaries compress about tenfold,
-     * padding a thousandfold; bounds the work a file asks for by its own size.
-     */
-    static final int PDF_STREAM_RATIO = 100;
-    /** How far into a file its {@code %PDF-} header may be: readers accept bytes before it (ISO 32000-1 Annex H.3). */
-    static final int PDF_HEADER_WITHIN = 1024;
 
     private MediaSize() {
     }
@@ -646,11 +634,11 @@ final class MediaSize {
 
     /**
      * Whether {@code bytes} are a PDF: its {@code %PDF-} header within the first
-     * {@link #PDF_HEADER_WITHIN} bytes, as readers accept it (round 495: a PDF after a blank line was
+     * {@link PdfPages#HEADER_WITHIN} bytes, as readers accept it (round 495: a PDF after a blank line was
      * held as text, 1,000, for 40 pages).
      */
     static boolean isPdf(byte[] bytes) {
-        int limit = Math.min(bytes.length, PDF_HEADER_WITHIN);
+        int limit = Math.min(bytes.length, PdfPages.HEADER_WITHIN);
         for (int i = 0; i + 5 <= limit; i++) {
             if (bytes[i] == '%' && startsWith(bytes, i, "%PDF-")) {
                 return true;
@@ -665,311 +653,11 @@ final class MediaSize {
     }
 
     /**
-     * A PDF's pages: its page objects ({@code /Type /Page}), in the file and in its compressed object
-     * streams; at least 1.
+     * A PDF's pages: its page objects and the leaves of its page tree, in the file and in its compressed
+     * object streams, read as a PDF reader's lexer reads them ({@link PdfPages}); at least 1.
      */
     static long pdfPages(byte[] pdf) {
-        return Math.max(1, pdfPageObjects(pdf));
-    }
-
-    /**
-     * Where the last object a piece of a PDF begins ({@code N G obj}) but does not end ({@code endobj})
-     * starts; {@code pdf.length} when every object begun in it ends in it. A file uploaded in parts is
-     * cut anywhere, also inside a compressed object stream, which only its whole can count.
-     */
-    static int unfinishedObject(byte[] pdf) {
-        String text = new String(pdf, StandardCharsets.ISO_8859_1);
-        java.util.regex.Matcher m = OBJECT.matcher(text);
-        int last = -1;
-        int lastEnd = -1;
-        while (m.find()) {
-            last = m.start();
-            lastEnd = m.end();
-        }
-        return last >= 0 && text.indexOf("endobj", lastEnd) < 0 ? last : pdf.length;
-    }
-
-    private static final java.util.regex.Pattern OBJECT = java.util.regex.Pattern.compile("(?<![0-9])[0-9]+\\s+[0-9]+\\s+obj(?![A-Za-z])");
-
-    /**
-     * The page objects of a PDF or of a piece of one, as {@link #pdfPages} counts them; 0 when none.
-     * Each object number counts once, at its last version in file order (an incremental update appends
-     * a new version of every page it changes: round 495 held a 40-page file with a comment on each page
-     * as 80 pages). A page dictionary inside an object stream counts under its own number too. Names are
-     * read decoded ({@code /Pag#65} is {@code /Page}, ISO 32000-1 7.3.5). An object stream is decoded
-     * through its filter chain ({@link #decodeStream}), each stream within its own bound, so one stream
-     * cannot spend what another needs. Page dictionaries outside any object header (a piece of a file
-     * cut mid-object) count each as one page.
-     */
-    static long pdfPageObjects(byte[] pdf) {
-        String text = new String(pdf, StandardCharsets.ISO_8859_1);
-        java.util.Map<Long, Boolean> objects = new java.util.HashMap<>();
-        java.util.regex.Matcher m = OBJECT_NUMBER.matcher(text);
-        int at = 0;
-        long loose = 0;
-        boolean first = true;
-        while (m.find(at)) {
-            if (first) {
-                loose += countPages(decodeNames(text.substring(0, m.start())));
-                first = false;
-            }
-            long number = Long.parseLong(m.group(1));
-            int bodyStart = m.end();
-            int next = m.find(bodyStart) ? m.start() : text.length();
-            int stream = streamKeyword(text, bodyStart, next);
-            String dict = decodeNames(text.substring(bodyStart, stream < 0 ? next : stream));
-            objects.put(number, isPage(dict));
-            at = next;
-            if (stream >= 0) {
-                int data = stream + "stream".length();
-                if (data < text.length() && text.charAt(data) == '\r') {
-                    data++;
-                }
-                if (data < text.length() && text.charAt(data) == '\n') {
-                    data++;
-                }
-                int end = text.indexOf("endstream", data);
-                if (end < 0) {
-                    break;
-                }
-                at = end;
-                if (OBJSTM.matcher(dict).find()) {
-                    byte[] decoded = decodeStream(dict, pdf, data, end);
-                    if (decoded != null) {
-                        loose += objectStreamPages(dict, new String(decoded, StandardCharsets.ISO_8859_1), objects);
-                    }
-                }
-            }
-        }
-        if (first) {
-            loose += countPages(decodeNames(text));
-        }
-        long pages = loose;
-        for (boolean page : objects.values()) {
-            if (page) {
-                pages++;
-            }
-        }
-        return pages;
-    }
-
-    /** Where the {@code stream} keyword after an object's dictionary starts, before {@code limit}; -1 when none. */
-    private static int streamKeyword(String text, int from, int limit) {
-        int s = from;
-        while ((s = text.indexOf("stream", s)) >= 0 && s < limit) {
-            if (s < 3 || !text.startsWith("end", s - 3)) {
-                return s;
-            }
-            s += "stream".length();
-        }
-        return -1;
-    }
-
-    /**
-     * Records the objects of a decoded object stream (ISO 32000-1 7.5.7: {@code /N} pairs of object
-     * number and offset, the objects from {@code /First}) by number; returns the page dictionaries it
-     * holds that its header does not place (a broken header), to count each once.
-     */
-    private static long objectStreamPages(String dict, String content, java.util.Map<Long, Boolean> objects) {
-        java.util.regex.Matcher n = OBJSTM_N.matcher(dict);
-        java.util.regex.Matcher f = OBJSTM_FIRST.matcher(dict);
-        if (n.find() && f.find()) {
-            try {
-                int count = Integer.parseInt(n.group(1));
-                int firstAt = Integer.parseInt(f.group(1));
-                if (count >= 0 && firstAt <= content.length()) {
-                    String[] header = content.substring(0, firstAt).trim().split("\\s+");
-                    if (header.length >= 2 * count) {
-                        // placed in full or not at all: a header that misplaces one object is not trusted for any
-                        java.util.Map<Long, Boolean> placed = new java.util.LinkedHashMap<>();
-                        for (int i = 0; i < count; i++) {
-                            int start = firstAt + Integer.parseInt(header[2 * i + 1]);
-                            int end = i + 1 < count ? firstAt + Integer.parseInt(header[2 * i + 3]) : content.length();
-                            if (start < firstAt || start > end || end > content.length()) {
-                                return countPages(decodeNames(content));
-                            }
-                            placed.put(Long.parseLong(header[2 * i]), isPage(decodeNames(content.substring(start, end))));
-                        }
-                        objects.putAll(placed);
-                        return 0;
-                    }
-                }
-            } catch (NumberFormatException e) {
-                // a broken header: its page dictionaries are counted each once below
-            }
-        }
-        return countPages(decodeNames(content));
-    }
-
-    private static boolean isPage(String decodedDictionary) {
-        return PAGE.matcher(decodedDictionary).find();
-    }
-
-    private static long countPages(String text) {
-        long pages = 0;
-        java.util.regex.Matcher m = PAGE.matcher(text);
-        while (m.find()) {
-            pages++;
-        }
-        return pages;
-    }
-
-    /**
-     * {@code text} with every name's {@code #xx} escapes decoded (ISO 32000-1 7.3.5: {@code /Pag#65}
-     * and {@code /Page} are the same name); the rest as it is.
-     */
-    static String decodeNames(String text) {
-        if (text.indexOf('#') < 0) {
-            return text;
-        }
-        StringBuilder out = new StringBuilder(text.length());
-        boolean inName = false;
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (c == '/') {
-                inName = true;
-            } else if (inName && (c <= ' ' || "()<>[]{}/%".indexOf(c) >= 0)) {
-                inName = false;
-            } else if (inName && c == '#' && i + 2 < text.length() && hex(text.charAt(i + 1)) >= 0
-                    && hex(text.charAt(i + 2)) >= 0) {
-                out.append((char) (hex(text.charAt(i + 1)) << 4 | hex(text.charAt(i + 2))));
-                i += 2;
-                continue;
-            }
-            out.append(c);
-        }
-        return out.toString();
-    }
-
-    private static int hex(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    }
-
-    /**
-     * An object stream's bytes decoded through its {@code /Filter} chain (ISO 32000-1 7.4:
-     * {@code ASCIIHexDecode}, {@code ASCII85Decode}, {@code FlateDecode}, in order); {@code null} when a
-     * filter is one this class does not decode (LZW, open in decisions.md) or the stream decodes to more
-     * than its bound: {@link #PDF_STREAM_RATIO} times its encoded size and at most {@link #PDF_STREAM_DECODED}.
-     * A bound per stream, not one shared in file order (round 495: one stream of 8 MB of whitespace
-     * spent a shared budget and the page dictionaries in the next were never read); tied to the encoded
-     * size, the work a file can ask for grows with its own size, which the filter bounds, whatever the
-     * number of its streams, and one stream is held in memory at a time.
-     */
-    static byte[] decodeStream(String dict, byte[] pdf, int from, int to) {
-        java.util.List<String> filters = new java.util.ArrayList<>();
-        java.util.regex.Matcher fm = FILTER.matcher(dict);
-        if (fm.find()) {
-            java.util.regex.Matcher name = java.util.regex.Pattern.compile("/([A-Za-z0-9]+)").matcher(fm.group(1));
-            while (name.find()) {
-                filters.add(name.group(1));
-            }
-        }
-        int most = (int) Math.min(PDF_STREAM_DECODED, (long) PDF_STREAM_RATIO * Math.max(0, to - from));
-        byte[] bytes = java.util.Arrays.copyOfRange(pdf, from, to);
-        for (String filter : filters) {
-            bytes = switch (filter) {
-                case "FlateDecode", "Fl" -> inflate(bytes, 0, bytes.length, most);
-                case "ASCIIHexDecode", "AHx" -> asciiHex(bytes);
-                case "ASCII85Decode", "A85" -> ascii85(bytes);
-                default -> null;
-            };
-            if (bytes == null || bytes.length > most) {
-                return null;
-            }
-        }
-        return bytes;
-    }
-
-    static byte[] asciiHex(byte[] in) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(in.length / 2 + 1);
-        int high = -1;
-        for (byte b : in) {
-            if (b == '>') {
-                break;
-            }
-            int v = hex((char) (b & 0xFF));
-            if (v < 0) {
-                continue; // white space, and anything else a reader skips
-            }
-            if (high < 0) {
-                high = v;
-            } else {
-                out.write(high << 4 | v);
-                high = -1;
-            }
-        }
-        if (high >= 0) {
-            out.write(high << 4); // an odd last digit is followed by 0 (ISO 32000-1 7.4.2)
-        }
-        return out.toByteArray();
-    }
-
-    static byte[] ascii85(byte[] in) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(in.length);
-        long group = 0;
-        int n = 0;
-        for (int i = 0; i < in.length; i++) {
-            int c = in[i] & 0xFF;
-            if (c == '~') {
-                break;
-            }
-            if (c == 'z' && n == 0) {
-                out.writeBytes(new byte[4]);
-                continue;
-            }
-            if (c < '!' || c > 'u') {
-                continue; // white space
-            }
-            group = group * 85 + (c - '!');
-            if (++n == 5) {
-                for (int s = 24; s >= 0; s -= 8) {
-                    out.write((int) (group >> s) & 0xFF);
-                }
-                group = 0;
-                n = 0;
-            }
-        }
-        if (n > 1) { // a last partial group: padded with 'u', its n - 1 bytes kept
-            for (int k = n; k < 5; k++) {
-                group = group * 85 + 84;
-            }
-            for (int k = 0, s = 24; k < n - 1; k++, s -= 8) {
-                out.write((int) (group >> s) & 0xFF);
-            }
-        }
-        return out.toByteArray();
-    }
-
-    private static final java.util.regex.Pattern OBJECT_NUMBER = java.util.regex.Pattern.compile("(?<![0-9])([0-9]{1,18})\\s+[0-9]+\\s+obj(?![A-Za-z])");
-    private static final java.util.regex.Pattern OBJSTM = java.util.regex.Pattern.compile("/Type\\s*/ObjStm(?![A-Za-z])");
-    private static final java.util.regex.Pattern OBJSTM_N = java.util.regex.Pattern.compile("/N\\s+([0-9]{1,9})(?![0-9])");
-    private static final java.util.regex.Pattern OBJSTM_FIRST = java.util.regex.Pattern.compile("/First\\s+([0-9]{1,9})(?![0-9])");
-    private static final java.util.regex.Pattern FILTER = java.util.regex.Pattern.compile("/Filter\\s*(/[A-Za-z0-9]+|\\[[^\\]]*\\])");
-    private static final java.util.regex.Pattern PAGE = java.util.regex.Pattern.compile("/Type\\s*/Page(?![A-Za-z])");
-
-    /** {@code null} when the stream inflates to more than {@code most}; what inflated when it is broken. */
-    private static byte[] inflate(byte[] b, int off, int len, int most) {
-        Inflater inflater = new Inflater();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try {
-            inflater.setInput(b, off, len);
-            byte[] buffer = new byte[8192];
-            while (!inflater.finished()) {
-                int n = inflater.inflate(buffer);
-                if (n == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
-                    break;
-                }
-                out.write(buffer, 0, n);
-                if (out.size() > most) {
-                    return null;
-                }
-            }
-        } catch (DataFormatException e) {
-            // not a Flate stream: what was inflated stands
-        } finally {
-            inflater.end();
-        }
-        return out.toByteArray();
+        return Math.max(1, PdfPages.pageObjects(pdf));
     }
 
     /** Whether {@code text} starts with {@code prefix}, in any case (a data URL's media type is case-insensitive). */

@@ -1181,10 +1181,10 @@ final class ProviderState {
             if (before != null) {
                 System.arraycopy(piece, 0, joined, before.length, piece.length);
             }
-            int cut = MediaSize.unfinishedObject(joined);
-            long pages = MediaSize.pdfPageObjects(java.util.Arrays.copyOf(joined, cut));
+            int cut = PdfPages.unfinishedObject(joined);
+            long pages = PdfPages.pageObjects(java.util.Arrays.copyOf(joined, cut));
             if (joined.length - cut > MAX_PDF_CARRY) {
-                pages = saturated(pages, MediaSize.pdfPageObjects(java.util.Arrays.copyOfRange(joined, cut, joined.length)));
+                pages = saturated(pages, PdfPages.pageObjects(java.util.Arrays.copyOfRange(joined, cut, joined.length)));
             } else if (cut < joined.length) {
                 pdfCarry.put(key, java.util.Arrays.copyOfRange(joined, cut, joined.length));
             }
@@ -1229,7 +1229,7 @@ final class ProviderState {
             if (parts == null) {
                 byte[] unfinished = pdfCarry.remove(key("p:", uploadId));
                 if (unfinished != null) {
-                    uploadMeasured(uploadId, MediaSize.pdfPageObjects(unfinished) * MediaSize.PDF_PAGE_TOKENS);
+                    uploadMeasured(uploadId, PdfPages.pageObjects(unfinished) * MediaSize.PDF_PAGE_TOKENS);
                 }
                 parts = uploads.get(key("m:", uploadId));
             }

@@ -85,16 +85,15 @@ class MediaSizeTest {
         assertTrue(MediaSize.isPdf(pdf));
         assertEquals(2, MediaSize.pdfPages(pdf), "page 3 spelled /Pag#65, page 4 in two versions");
         assertEquals(2 * MediaSize.PDF_PAGE_TOKENS, MediaSize.documentTokens(pdf));
-        assertEquals("/Type /Page", MediaSize.decodeNames("/Typ#65 /Pag#65"));
-        assertEquals("hello", new String(MediaSize.asciiHex("68 656C6C6F>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
-        assertEquals("hello", new String(MediaSize.ascii85("BOu!rDZ~>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
+        assertEquals("hello", new String(PdfPages.asciiHex("68 656C6C6F>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
+        assertEquals("hello", new String(PdfPages.ascii85("BOu!rDZ~>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
         // an object stream that decodes to far more than its own size times the ratio is skipped, not the next one
         Deflater deflater = new Deflater();
         deflater.setInput(" ".repeat(1 << 20).getBytes(StandardCharsets.ISO_8859_1));
         deflater.finish();
         byte[] padded = new byte[1 << 16];
         int n = deflater.deflate(padded);
-        assertEquals(null, MediaSize.decodeStream("/Filter /FlateDecode", padded, 0, n));
+        assertEquals(null, PdfPages.decode(java.util.List.of("FlateDecode"), padded, 0, n));
     }
 
     @Test

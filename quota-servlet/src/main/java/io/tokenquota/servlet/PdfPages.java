@@ -1,0 +1,882 @@
+package io.tokenquota.servlet;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+
+/**
+ * A PDF's page objects, counted from its bytes as a reader's lexer reads them (ISO 32000-1 7.2-7.3), by
+ * hand rather than with PDFBox (decisions.md, "PDF pages, read by hand"). White space and comments
+ * ({@code %} to the end of the line) separate tokens, a literal string ({@code (...)}, nested, with
+ * backslash escapes) and a hex string ({@code <...>}) are one token each, names are read with their
+ * {@code #xx} escapes decoded, and {@code N G obj ... endobj}, {@code <<...>>}, {@code [...]} and
+ * {@code N G R} are parsed as such, so nothing in a comment or a string is ever read as structure
+ * (round 498: object headers in comments and strings replaced the pages, and {@code stream} in a
+ * string hid them). {@code stream} is a keyword only after an object's dictionary; its data is skipped
+ * by its {@code /Length} when {@code endstream} follows there (so an uncompressed PDF attached to another
+ * is data, not the other's objects: round 498), else scanned to the next {@code endstream}.
+ *
+ * <p>Pages are counted as readers find them: an object whose {@code /Type} is {@code /Page}, and a leaf
+ * of the page tree (an object named in the {@code /Kids} of a page-tree node, the catalog's
+ * {@code /Pages} or a {@code /Type /Pages} object, that has no {@code /Kids} itself) whatever its
+ * {@code /Type}, as pdf.js, PDFBox and pdfium render one. Each object number counts once, at its last
+ * version in file order (an incremental update rewrites pages: round 495). A stream with {@code /N} and
+ * {@code /First} is read as an object stream whatever its {@code /Type} (readers reach one through the
+ * cross-reference stream), decoded through its filter chain ({@code /Filter} also as a reference to
+ * another object), each stream within its own bound. The work is linear in the file's size.
+ */
+final class PdfPages {
+    /** The most one of a PDF's object streams is decoded to; a stream that decodes to more is skipped. */
+    static final int STREAM_DECODED = 8 << 20;
+    /**
+     * The most an object stream decodes to per byte of it: page dictionaries compress about tenfold,
+     * padding a thousandfold; bounds the work a file asks for by its own size.
+     */
+    static final int STREAM_RATIO = 100;
+    /** How far into a file its {@code %PDF-} header may be: readers accept bytes before it (ISO 32000-1 Annex H.3). */
+    static final int HEADER_WITHIN = 1024;
+    /**
+     * Bytes scanned in all, per byte of the file, to find where a stream ends whose {@code /Length} is an
+     * object not read yet (qpdf writes each length after its stream); past it, a stream ends at the next
+     * {@code endstream}.
+     */
+    private static final int LOOKAHEAD_PER_BYTE = 4;
+    /** Containers nested deeper than this are skipped, not parsed (no stack a file can exhaust). */
+    private static final int MAX_DEPTH = 64;
+
+    private final byte[] pdf;
+    private final Lexer lexer;
+    /** Each object number's last version. */
+    private final Map<Long, Obj> objects = new HashMap<>();
+    private final List<ObjectStream> objectStreams = new ArrayList<>();
+    /** Page dictionaries outside any object (a piece of a file cut mid-object): each counts once. */
+    private long loose;
+    /** Where the object being read began, -1 between objects. */
+    private int open = -1;
+    private long lookahead;
+
+    private PdfPages(byte[] pdf) {
+        this.pdf = pdf;
+        this.lexer = new Lexer(pdf, start(pdf), pdf.length);
+        this.lookahead = (long) LOOKAHEAD_PER_BYTE * pdf.length;
+    }
+
+    /** The page objects of a PDF or of a piece of one; 0 when none. */
+    static long pageObjects(byte[] pdf) {
+        PdfPages pages = new PdfPages(pdf);
+        pages.read();
+        pages.readObjectStreams();
+        return pages.count();
+    }
+
+    /**
+     * Where the last object a piece of a PDF begins ({@code N G obj}) but does not end ({@code endobj})
+     * before the piece does starts; {@code pdf.length} when every object begun in it ends in it. A file
+     * uploaded in parts is cut anywhere, also inside a compressed object stream, which only its whole can count.
+     */
+    static int unfinishedObject(byte[] pdf) {
+        PdfPages pages = new PdfPages(pdf);
+        pages.read();
+        return pages.open >= 0 ? pages.open : pdf.length;
+    }
+
+    /**
+     * Where reading starts: at the {@code %PDF-} header when it is within {@link #HEADER_WITHIN} bytes, at
+     * 0 when the bytes begin with an object; a piece of a file cut inside a stream's data (its first
+     * {@code endstream} before its first {@code endobj}) is read from after that {@code endstream}, so
+     * the data is not read as objects.
+     */
+    private static int start(byte[] pdf) {
+        int header = indexOf(pdf, "%PDF-", 0, Math.min(pdf.length, HEADER_WITHIN));
+        if (header >= 0) {
+            return header;
+        }
+        Lexer probe = new Lexer(pdf, 0, Math.min(pdf.length, 64));
+        if (probe.next().kind == Kind.INT && probe.next().kind == Kind.INT && probe.next().isKeyword("obj")) {
+            return 0;
+        }
+        int endstream = indexOf(pdf, "endstream", 0, pdf.length);
+        int endobj = indexOf(pdf, "endobj", 0, pdf.length);
+        return endstream >= 0 && (endobj < 0 || endstream < endobj) ? endstream + "endstream".length() : 0;
+    }
+
+    /** Reads the file's tokens in order: its objects, and any page dictionary outside one. */
+    private void read() {
+        Token older = null;
+        Token last = null;
+        boolean type = false;
+        while (true) {
+            Token t = lexer.next();
+            if (t.kind == Kind.EOF) {
+                return;
+            }
+            if (t.isKeyword("obj") && older != null && older.kind == Kind.INT && last.kind == Kind.INT) {
+                if (!object(older.number, older.start)) {
+                    return;
+                }
+                older = last = null;
+                type = false;
+                continue;
+            }
+            older = last;
+            last = t;
+            if (t.kind == Kind.NAME) {
+                if (type && t.text.equals("Page")) {
+                    loose++;
+                }
+                type = t.text.equals("Type");
+                continue;
+            }
+            type = false;
+            if (t.kind == Kind.DICT_OPEN || t.kind == Kind.ARRAY_OPEN) {
+                lexer.back(t);
+                Object v = value(0);
+                if (v instanceof Map<?, ?> dict) {
+                    if (isType(dict, "Page")) {
+                        loose++;
+                    }
+                    Token s = lexer.next();
+                    if (s.isKeyword("stream")) {
+                        if (streamData(dict, s.end) == null) {
+                            return;
+                        }
+                    } else {
+                        lexer.back(s);
+                    }
+                }
+                older = last = null;
+            }
+        }
+    }
+
+    /**
+     * Reads object {@code number}'s body after its header (at {@code start}): one value, its stream when
+     * the value is a dictionary followed by {@code stream}, then {@code endobj}. False when the file ends
+     * in its stream's data.
+     */
+    private boolean object(long number, int start) {
+        open = start;
+        Object value = value(0);
+        Token t = lexer.next();
+        if (value instanceof Map<?, ?> dict && t.isKeyword("stream")) {
+            int[] data = streamData(dict, t.end);
+            record(number, start, value);
+            if (data == null) {
+                return false;
+            }
+            if (dict.get("N") != null && dict.get("First") != null) {
+                objectStreams.add(new ObjectStream(start, dict, data[0], data[1]));
+            }
+            t = lexer.next();
+        } else {
+            record(number, start, value);
+        }
+        if (t.isKeyword("endobj")) {
+            open = -1;
+        } else if (t.kind != Kind.EOF) {
+            open = -1; // ended by what follows it (a writer that leaves out endobj), read on from there
+            lexer.back(t);
+        }
+        return true;
+    }
+
+    /**
+     * Skips a stream's data, which starts after the end of line after {@code stream} at {@code after}:
+     * by its {@code /Length} when {@code endstream} follows there, else to the next {@code endstream}.
+     * Returns the data's start and end, or {@code null} when no {@code endstream} follows (the file
+     * ends in it).
+     */
+    private int[] streamData(Map<?, ?> dict, int after) {
+        int data = after;
+        if (data < pdf.length && pdf[data] == '\r') {
+            data++;
+        }
+        if (data < pdf.length && pdf[data] == '\n') {
+            data++;
+        }
+        Object length = dict.get("Length");
+        long known = length instanceof Long l ? l : length instanceof Ref r ? integer(r) : -1;
+        int end = known >= 0 ? endsAt(data, known) : length instanceof Ref r ? lengthAfter(data, r) : -1;
+        if (end < 0) {
+            end = indexOf(pdf, "endstream", data, pdf.length);
+            if (end < 0) {
+                lexer.pos = pdf.length;
+                return null;
+            }
+            lexer.pos = end + "endstream".length();
+            return new int[] {data, end};
+        }
+        lexer.pos = indexOf(pdf, "endstream", end, pdf.length) + "endstream".length();
+        return new int[] {data, end};
+    }
+
+    /** {@code data + length} when only white space lies between it and an {@code endstream}; else -1. */
+    private int endsAt(int data, long length) {
+        if (length < 0 || length > pdf.length - data) {
+            return -1;
+        }
+        int end = data + (int) length;
+        int i = end;
+        while (i < pdf.length && i - end < 4 && Lexer.white(pdf[i])) {
+            i++;
+        }
+        return startsWith(pdf, i, "endstream") ? end : -1;
+    }
+
+    /**
+     * Where a stream whose {@code /Length} is object {@code r}, not read yet, ends: an {@code endstream}
+     * followed by {@code endobj} and that object holding the length that ends the data there (as qpdf
+     * writes it); -1 when none is found within what is left of {@link #lookahead}.
+     */
+    private int lengthAfter(int data, Ref r) {
+        int from = data;
+        while (lookahead > 0) {
+            int e = indexOf(pdf, "endstream", from, pdf.length);
+            lookahead -= (e < 0 ? pdf.length : e) - from + 1;
+            if (e < 0) {
+                return -1;
+            }
+            Lexer after = new Lexer(pdf, e + "endstream".length(), Math.min(pdf.length, e + 96));
+            if (after.next().isKeyword("endobj")) {
+                Token n = after.next();
+                Token g = after.next();
+                if (n.kind == Kind.INT && n.number == r.number() && g.kind == Kind.INT && g.number == r.generation()
+                        && after.next().isKeyword("obj")) {
+                    Token length = after.next();
+                    if (length.kind == Kind.INT && endsAt(data, length.number) >= 0
+                            && data + length.number <= e && e - (data + length.number) <= 4) {
+                        return (int) (data + length.number);
+                    }
+                }
+            }
+            from = e + 1;
+        }
+        return -1;
+    }
+
+    /** Keeps an object's last version: a later one in file order (or in a later object stream) replaces it. */
+    private void record(long number, int position, Object value) {
+        Obj existing = objects.get(number);
+        if (existing == null || position >= existing.position) {
+            objects.put(number, new Obj(position, value));
+        }
+    }
+
+    /** Decodes and reads the object streams, in file order, once every object of the file is known. */
+    private void readObjectStreams() {
+        for (ObjectStream s : objectStreams) {
+            long n = integer(s.dict.get("N"));
+            long first = integer(s.dict.get("First"));
+            List<String> filters = filters(s.dict);
+            if (n < 0 || first < 0 || filters == null) {
+                continue;
+            }
+            byte[] content = decode(filters, pdf, s.from, s.to);
+            if (content != null) {
+                objectStream(s.position, content, n, first);
+            }
+        }
+    }
+
+    /** The names of a stream's filters, its {@code /Filter} read through references; null when one is not a name. */
+    private List<String> filters(Map<?, ?> dict) {
+        Object filter = resolve(dict.get("Filter"));
+        List<String> names = new ArrayList<>();
+        for (Object f : filter instanceof List<?> list ? list : filter == null ? List.of() : List.of(filter)) {
+            if (!(resolve(f) instanceof Name name)) {
+                return null;
+            }
+            names.add(name.text());
+        }
+        Object parms = resolve(dict.get("DecodeParms"));
+        for (Object p : parms instanceof List<?> list ? list : parms == null ? List.of() : List.of(parms)) {
+            // a predictor (open in decisions.md) would leave the objects unreadable: the stream is not read
+            if (resolve(p) instanceof Map<?, ?> d && integer(d.get("Predictor")) > 1) {
+                return null;
+            }
+        }
+        return names;
+    }
+
+    /**
+     * Records the objects of a decoded object stream (ISO 32000-1 7.5.7: {@code n} pairs of object number
+     * and offset, the objects from {@code first}) by number; a header that misplaces any object is not
+     * trusted for any, and the stream's page dictionaries then count each once.
+     */
+    private void objectStream(int position, byte[] content, long n, long first) {
+        // a pair of numbers takes at least four bytes ("3 0 "): a larger count is no header
+        if (first <= content.length && n <= (first + 1) / 4) {
+            Lexer header = new Lexer(content, 0, (int) first);
+            long[] numbers = new long[(int) n];
+            long[] offsets = new long[(int) n];
+            boolean placed = true;
+            for (int i = 0; i < n && placed; i++) {
+                Token number = header.next();
+                Token offset = header.next();
+                placed = number.kind == Kind.INT && offset.kind == Kind.INT && offset.number >= 0
+                        && offset.number <= content.length - first && (i == 0 || offset.number >= offsets[i - 1]);
+                numbers[i] = number.number;
+                offsets[i] = offset.number;
+            }
+            if (placed) {
+                for (int i = 0; i < n; i++) {
+                    int end = i + 1 < n ? (int) (first + offsets[i + 1]) : content.length;
+                    PdfPages one = new PdfPages(content, (int) (first + offsets[i]), end);
+                    record(numbers[i], position, one.value(0));
+                }
+                return;
+            }
+        }
+        PdfPages loosely = new PdfPages(content, 0, content.length);
+        loosely.read();
+        loose += loosely.count();
+    }
+
+    /** A reader of {@code bytes} from {@code from} to {@code to}: the objects of an object stream. */
+    private PdfPages(byte[] bytes, int from, int to) {
+        this.pdf = bytes;
+        this.lexer = new Lexer(bytes, from, to);
+    }
+
+    /**
+     * The pages: every object whose last version's {@code /Type} is {@code /Page}, every leaf of the page
+     * tree (walked from the catalogs' {@code /Pages} and from every {@code /Type /Pages} object), each
+     * number once, and the page dictionaries outside any object.
+     */
+    private long count() {
+        Set<Long> pages = new HashSet<>();
+        ArrayDeque<Long> nodes = new ArrayDeque<>();
+        for (Map.Entry<Long, Obj> e : objects.entrySet()) {
+            Obj o = e.getValue();
+            if (o.page) {
+                pages.add(e.getKey());
+            }
+            if (o.pagesRoot >= 0) {
+                nodes.add(o.pagesRoot);
+            }
+            if (o.pages) {
+                nodes.add(e.getKey());
+            }
+        }
+        Set<Long> walked = new HashSet<>();
+        while (!nodes.isEmpty()) {
+            long node = nodes.poll();
+            Obj o = objects.get(node);
+            if (o == null || !walked.add(node)) {
+                continue;
+            }
+            long[] kids = o.kids;
+            if (kids == null && o.kidsRef >= 0 && objects.get(o.kidsRef) != null) {
+                kids = objects.get(o.kidsRef).refs;
+            }
+            for (long kid : kids == null ? new long[0] : kids) {
+                Obj k = objects.get(kid);
+                if (k != null && k.hasKids) {
+                    nodes.add(kid);
+                } else if (k != null) {
+                    pages.add(kid);
+                }
+            }
+        }
+        return loose + pages.size();
+    }
+
+    /** What a reference names, as far as this file's objects keep it (an integer, a name, an array); else the value. */
+    private Object resolve(Object value) {
+        if (value instanceof Ref r && objects.get(r.number()) != null) {
+            return objects.get(r.number()).small;
+        }
+        return value;
+    }
+
+    private long integer(Object value) {
+        return resolve(value) instanceof Long l ? l : -1;
+    }
+
+    private static boolean isType(Map<?, ?> dict, String type) {
+        return dict.get("Type") instanceof Name name && name.text().equals(type);
+    }
+
+    /** The end of a value: a structural keyword or the end of the input stops every container open. */
+    private static final Object STOP = new Object();
+    /** A value this count does not need (a string, a real, a boolean, null, a stray token). */
+    private static final Object OTHER = new Object();
+
+    /** The next value; {@link #STOP} (the token left to read) at a keyword that ends an object, or at the end. */
+    private Object value(int depth) {
+        Token t = lexer.next();
+        switch (t.kind) {
+            case EOF:
+                return STOP;
+            case INT: {
+                Token g = lexer.next();
+                if (g.kind == Kind.INT) {
+                    Token k = lexer.next();
+                    if (k.isKeyword("R")) {
+                        return new Ref(t.number, g.number);
+                    }
+                    lexer.back(k);
+                    lexer.back(g);
+                    if (k.isKeyword("obj")) {
+                        lexer.back(t); // the next object's header: this one ends here
+                        return STOP;
+                    }
+                    return t.number;
+                }
+                lexer.back(g);
+                return t.number;
+            }
+            case NAME:
+                return new Name(t.text);
+            case DICT_OPEN:
+            case ARRAY_OPEN:
+                if (depth >= MAX_DEPTH) {
+                    return skipContainer();
+                }
+                return t.kind == Kind.DICT_OPEN ? dictionary(depth) : array(depth);
+            case KEYWORD:
+                if (ENDS_OBJECT.contains(t.text)) {
+                    lexer.back(t);
+                    return STOP;
+                }
+                return OTHER;
+            case DICT_CLOSE:
+            case ARRAY_CLOSE:
+                lexer.back(t); // a closer where a value should be: its container closes
+                return OTHER;
+            default:
+                return OTHER;
+        }
+    }
+
+    private static final Set<String> ENDS_OBJECT = Set.of("endobj", "stream", "endstream", "obj", "xref", "trailer", "startxref");
+
+    private Object dictionary(int depth) {
+        Map<String, Object> dict = new HashMap<>();
+        while (true) {
+            Token t = lexer.next();
+            if (t.kind == Kind.DICT_CLOSE || t.kind == Kind.EOF) {
+                if (t.kind == Kind.EOF) {
+                    lexer.back(t);
+                }
+                return dict;
+            }
+            if (t.kind == Kind.ARRAY_CLOSE) {
+                continue; // a stray closer
+            }
+            lexer.back(t);
+            if (t.kind != Kind.NAME) {
+                if (value(depth + 1) == STOP) {
+                    return dict;
+                }
+                continue; // a value where a key should be: skipped
+            }
+            lexer.next();
+            Object v = value(depth + 1);
+            if (v == STOP) {
+                return dict;
+            }
+            dict.put(t.text, v);
+        }
+    }
+
+    private Object array(int depth) {
+        List<Object> array = new ArrayList<>();
+        while (true) {
+            Token t = lexer.next();
+            if (t.kind == Kind.ARRAY_CLOSE || t.kind == Kind.EOF) {
+                if (t.kind == Kind.EOF) {
+                    lexer.back(t);
+                }
+                return array;
+            }
+            if (t.kind == Kind.DICT_CLOSE) {
+                continue;
+            }
+            lexer.back(t);
+            Object v = value(depth + 1);
+            if (v == STOP) {
+                return array;
+            }
+            array.add(v);
+        }
+    }
+
+    /** Skips a container nested too deep, to its closer (or a keyword that ends the object). */
+    private Object skipContainer() {
+        int open = 1;
+        while (open > 0) {
+            Token t = lexer.next();
+            if (t.kind == Kind.EOF || t.kind == Kind.KEYWORD && ENDS_OBJECT.contains(t.text)) {
+                lexer.back(t);
+                return STOP;
+            }
+            open += t.kind == Kind.DICT_OPEN || t.kind == Kind.ARRAY_OPEN ? 1
+                    : t.kind == Kind.DICT_CLOSE || t.kind == Kind.ARRAY_CLOSE ? -1 : 0;
+        }
+        return OTHER;
+    }
+
+    /** What the count keeps of an object's last version. */
+    private static final class Obj {
+        final int position;
+        final boolean page;
+        final boolean pages;
+        final boolean hasKids;
+        final long[] kids;
+        final long kidsRef;
+        final long pagesRoot;
+        /** The object's value when it is an integer, a name or an array of names (what a reference may name). */
+        final Object small;
+        /** The objects an array object names (an indirect {@code /Kids}). */
+        final long[] refs;
+
+        Obj(int position, Object value) {
+            this.position = position;
+            Map<?, ?> dict = value instanceof Map<?, ?> d ? d : Map.of();
+            this.page = isType(dict, "Page");
+            this.pages = isType(dict, "Pages");
+            this.hasKids = dict.containsKey("Kids");
+            Object kidsValue = dict.get("Kids");
+            this.kids = kidsValue instanceof List<?> list ? refs(list) : null;
+            this.kidsRef = kidsValue instanceof Ref r ? r.number() : -1;
+            this.pagesRoot = isType(dict, "Catalog") && dict.get("Pages") instanceof Ref r ? r.number() : -1;
+            List<?> list = value instanceof List<?> l ? l : null;
+            boolean names = list != null && list.size() <= 16 && list.stream().allMatch(e -> e instanceof Name);
+            this.small = value instanceof Long || value instanceof Name || names ? value : null;
+            this.refs = list != null && !names ? refs(list) : null;
+        }
+
+        private static long[] refs(List<?> list) {
+            return list.stream().filter(e -> e instanceof Ref).mapToLong(e -> ((Ref) e).number()).toArray();
+        }
+    }
+
+    private record ObjectStream(int position, Map<?, ?> dict, int from, int to) {
+    }
+
+    record Ref(long number, long generation) {
+    }
+
+    record Name(String text) {
+    }
+
+    enum Kind { INT, REAL, NAME, STRING, DICT_OPEN, DICT_CLOSE, ARRAY_OPEN, ARRAY_CLOSE, KEYWORD, OTHER, EOF }
+
+    static final class Token {
+        final Kind kind;
+        final int start;
+        final int end;
+        final long number;
+        final String text;
+
+        Token(Kind kind, int start, int end, long number, String text) {
+            this.kind = kind;
+            this.start = start;
+            this.end = end;
+            this.number = number;
+            this.text = text;
+        }
+
+        boolean isKeyword(String keyword) {
+            return kind == Kind.KEYWORD && text.equals(keyword);
+        }
+
+        @Override
+        public String toString() {
+            return kind + (text != null ? " " + text : kind == Kind.INT ? " " + number : "");
+        }
+    }
+
+    /**
+     * The tokens of PDF bytes (ISO 32000-1 7.2-7.3): white space and comments skipped, a string one
+     * token whatever it holds, a name decoded. A stream's data is not lexed: the reader moves
+     * {@link #pos} past it.
+     */
+    static final class Lexer {
+        private final byte[] b;
+        private final int end;
+        int pos;
+        private final ArrayDeque<Token> back = new ArrayDeque<>();
+
+        Lexer(byte[] b, int from, int to) {
+            this.b = b;
+            this.pos = from;
+            this.end = to;
+        }
+
+        void back(Token t) {
+            back.push(t);
+        }
+
+        static boolean white(byte c) {
+            return c == 0 || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' ';
+        }
+
+        static boolean delimiter(byte c) {
+            return c == '(' || c == ')' || c == '<' || c == '>' || c == '[' || c == ']' || c == '{' || c == '}'
+                    || c == '/' || c == '%';
+        }
+
+        Token next() {
+            if (!back.isEmpty()) {
+                return back.pop();
+            }
+            while (pos < end) {
+                byte c = b[pos];
+                if (white(c)) {
+                    pos++;
+                } else if (c == '%') {
+                    while (pos < end && b[pos] != '\n' && b[pos] != '\r') {
+                        pos++;
+                    }
+                } else {
+                    break;
+                }
+            }
+            int start = pos;
+            if (pos >= end) {
+                return new Token(Kind.EOF, end, end, 0, null);
+            }
+            byte c = b[pos++];
+            switch (c) {
+                case '(':
+                    for (int depth = 1; pos < end && depth > 0; pos++) {
+                        if (b[pos] == '\\') {
+                            pos++;
+                        } else if (b[pos] == '(') {
+                            depth++;
+                        } else if (b[pos] == ')') {
+                            depth--;
+                        }
+                    }
+                    pos = Math.min(pos, end);
+                    return new Token(Kind.STRING, start, pos, 0, null);
+                case '<':
+                    if (pos < end && b[pos] == '<') {
+                        pos++;
+                        return new Token(Kind.DICT_OPEN, start, pos, 0, null);
+                    }
+                    while (pos < end && b[pos] != '>') {
+                        pos++;
+                    }
+                    pos = Math.min(pos + 1, end);
+                    return new Token(Kind.STRING, start, pos, 0, null);
+                case '>':
+                    if (pos < end && b[pos] == '>') {
+                        pos++;
+                        return new Token(Kind.DICT_CLOSE, start, pos, 0, null);
+                    }
+                    return new Token(Kind.OTHER, start, pos, 0, null);
+                case '[':
+                    return new Token(Kind.ARRAY_OPEN, start, pos, 0, null);
+                case ']':
+                    return new Token(Kind.ARRAY_CLOSE, start, pos, 0, null);
+                case '/':
+                    return new Token(Kind.NAME, start, regular(), 0, name(start + 1, pos));
+                case ')':
+                case '{':
+                case '}':
+                    return new Token(Kind.OTHER, start, pos, 0, null);
+                default:
+                    pos--;
+                    regular();
+                    return word(start, pos);
+            }
+        }
+
+        /** Moves past a run of regular characters; returns where it ends. */
+        private int regular() {
+            while (pos < end && !white(b[pos]) && !delimiter(b[pos])) {
+                pos++;
+            }
+            return pos;
+        }
+
+        /** A name's characters with its {@code #xx} escapes decoded (ISO 32000-1 7.3.5: {@code /Pag#65} is {@code /Page}). */
+        private String name(int from, int to) {
+            StringBuilder s = new StringBuilder(to - from);
+            for (int i = from; i < to; i++) {
+                int h;
+                int l;
+                if (b[i] == '#' && i + 2 < to && (h = hex(b[i + 1])) >= 0 && (l = hex(b[i + 2])) >= 0) {
+                    s.append((char) (h << 4 | l));
+                    i += 2;
+                } else {
+                    s.append((char) (b[i] & 0xFF));
+                }
+            }
+            return s.toString();
+        }
+
+        /** A number ({@code 12}, {@code -3}, {@code +.5}) or a keyword ({@code obj}, {@code R}, {@code true}). */
+        private Token word(int from, int to) {
+            int i = from;
+            if (i < to && (b[i] == '+' || b[i] == '-')) {
+                i++;
+            }
+            int digits = 0;
+            int dots = 0;
+            for (int j = i; j < to; j++) {
+                if (b[j] >= '0' && b[j] <= '9') {
+                    digits++;
+                } else if (b[j] == '.') {
+                    dots++;
+                } else {
+                    return new Token(Kind.KEYWORD, from, to, 0, new String(b, from, to - from, java.nio.charset.StandardCharsets.ISO_8859_1));
+                }
+            }
+            if (digits == 0 || dots > 1) {
+                return new Token(Kind.KEYWORD, from, to, 0, new String(b, from, to - from, java.nio.charset.StandardCharsets.ISO_8859_1));
+            }
+            if (dots == 1 || digits > 18) {
+                return new Token(Kind.REAL, from, to, 0, null);
+            }
+            long n = 0;
+            for (int j = i; j < to; j++) {
+                n = n * 10 + (b[j] - '0');
+            }
+            return new Token(Kind.INT, from, to, b[from] == '-' ? -n : n, null);
+        }
+    }
+
+    static int hex(int c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    }
+
+    static int indexOf(byte[] b, String s, int from, int to) {
+        outer:
+        for (int i = Math.max(0, from); i + s.length() <= to; i++) {
+            for (int j = 0; j < s.length(); j++) {
+                if (b[i + j] != (byte) s.charAt(j)) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+
+    private static boolean startsWith(byte[] b, int at, String s) {
+        return at + s.length() <= b.length && indexOf(b, s, at, at + s.length()) == at;
+    }
+
+    /**
+     * A stream's bytes decoded through its filter chain (ISO 32000-1 7.4: {@code ASCIIHexDecode},
+     * {@code ASCII85Decode}, {@code FlateDecode}, in order); {@code null} when a filter is one this class
+     * does not decode (LZW, open in decisions.md) or the stream decodes to more than its bound:
+     * {@link #STREAM_RATIO} times its encoded size and at most {@link #STREAM_DECODED}. A bound per
+     * stream, not one shared in file order (round 495: one stream of 8 MB of white space spent a shared
+     * budget and the page dictionaries in the next were never read); tied to the encoded size, the work a
+     * file can ask for grows with its own size, whatever the number of its streams, and one stream is
+     * held in memory at a time.
+     */
+    static byte[] decode(List<String> filters, byte[] pdf, int from, int to) {
+        int most = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, to - from));
+        byte[] bytes = java.util.Arrays.copyOfRange(pdf, from, to);
+        for (String filter : filters) {
+            bytes = switch (filter) {
+                case "FlateDecode", "Fl" -> inflate(bytes, most);
+                case "ASCIIHexDecode", "AHx" -> asciiHex(bytes);
+                case "ASCII85Decode", "A85" -> ascii85(bytes);
+                default -> null;
+            };
+            if (bytes == null || bytes.length > most) {
+                return null;
+            }
+        }
+        return bytes;
+    }
+
+    static byte[] asciiHex(byte[] in) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(in.length / 2 + 1);
+        int high = -1;
+        for (byte b : in) {
+            if (b == '>') {
+                break;
+            }
+            int v = hex(b & 0xFF);
+            if (v < 0) {
+                continue; // white space, and anything else a reader skips
+            }
+            if (high < 0) {
+                high = v;
+            } else {
+                out.write(high << 4 | v);
+                high = -1;
+            }
+        }
+        if (high >= 0) {
+            out.write(high << 4); // an odd last digit is followed by 0 (ISO 32000-1 7.4.2)
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] ascii85(byte[] in) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(in.length);
+        long group = 0;
+        int n = 0;
+        for (int i = 0; i < in.length; i++) {
+            int c = in[i] & 0xFF;
+            if (c == '~') {
+                break;
+            }
+            if (c == 'z' && n == 0) {
+                out.writeBytes(new byte[4]);
+                continue;
+            }
+            if (c < '!' || c > 'u') {
+                continue; // white space
+            }
+            group = group * 85 + (c - '!');
+            if (++n == 5) {
+                for (int s = 24; s >= 0; s -= 8) {
+                    out.write((int) (group >> s) & 0xFF);
+                }
+                group = 0;
+                n = 0;
+            }
+        }
+        if (n > 1) { // a last partial group: padded with 'u', its n - 1 bytes kept
+            for (int k = n; k < 5; k++) {
+                group = group * 85 + 84;
+            }
+            for (int k = 0, s = 24; k < n - 1; k++, s -= 8) {
+                out.write((int) (group >> s) & 0xFF);
+            }
+        }
+        return out.toByteArray();
+    }
+
+    /** {@code null} when the stream inflates to more than {@code most}; what inflated when it is broken. */
+    private static byte[] inflate(byte[] b, int most) {
+        Inflater inflater = new Inflater();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try {
+            inflater.setInput(b, 0, b.length);
+            byte[] buffer = new byte[8192];
+            while (!inflater.finished()) {
+                int n = inflater.inflate(buffer);
+                if (n == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
+                    break;
+                }
+                out.write(buffer, 0, n);
+                if (out.size() > most) {
+                    return null;
+                }
+            }
+        } catch (DataFormatException e) {
+            // not a Flate stream: what was inflated stands
+        } finally {
+            inflater.end();
+        }
+        return out.toByteArray();
+    }
+}
