@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit503;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound503BreakItTest extends AbstractRound503 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
