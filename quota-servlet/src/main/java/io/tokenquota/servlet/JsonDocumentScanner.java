@@ -1558,6 +1558,10 @@ final class JsonDocumentScanner {
                 if (text != null) {
                     text.parsed();
                     text.scalar(parser.getText(), true);
+                    if (depth == 1 && objectAt[1] && fieldAt[1] != null) {
+                        // a root field that tells a whole answer's shape (Cohere v1's, a Mistral conversation's)
+                        text.rootString(fieldAt[1], parser.getText());
+                    }
                     if (depth == 0 && !inRootArray) {
                         text.root(parser.getText());
                     } else if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth]

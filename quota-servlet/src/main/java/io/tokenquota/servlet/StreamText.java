@@ -59,7 +59,8 @@ final class StreamText {
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
-            "commands", "command", "answer", "chunk", "output", "parameters", "bytes", "completion", "document");
+            "commands", "command", "answer", "chunk", "output", "parameters", "bytes", "completion", "document",
+            "translation_text", "summary_text");
 
     /** InvokeFlow's output node's document ({@code content.document}: any JSON value, a string or an object). */
     private static final String FLOW_OUTPUT = "flowOutputEvent.content.document";
@@ -105,6 +106,8 @@ final class StreamText {
             "output[].summary[].text", "predictions[].content", "output[].arguments", "output[].input", "output[].code",
             "message.tool_calls[].function.arguments", "aiMessage.toolExecutionRequests[].arguments",
             "output[].operation.diff", "output[].action.commands[]", "output[].action.command[]",
+            // an OpenAI Response that only refused (round 503): its refusal part is what the model wrote
+            "output[].content[].refusal",
             // Cloudflare Workers AI's REST answer (round 274)
             "result.response",
             // round 276: LangChain4j's thinking and its 0.x Response<AiMessage>, Cohere v2's thinking
@@ -161,24 +164,53 @@ final class StreamText {
             "output.output");
     private static final java.util.List<String> REASONING = java.util.List.of("choices[].delta.reasoning",
             "choices[].delta.reasoning_content", "choices[].message.reasoning", "choices[].message.reasoning_content");
-    private static final String GENERATED = "generated_text";
+    /**
+     * Hugging Face's Inference answers' text, in a root list's objects ({@code [{"generated_text": …}]}), counted
+     * unless the document is a TGI stream's event: text generation's {@code generated_text} (round 270), and the
+     * translation and summarization tasks' {@code translation_text} and {@code summary_text}, which never carry usage
+     * (round 503: a translation, as long as its source, was charged its input plus 1,000); and watsonx.ai's
+     * {@code results[].generated_text}, whose stream's events each carry new text only, when it comes without its
+     * counts (round 503).
+     */
+    private static final Set<String> GENERATED = Set.of("generated_text", "translation_text", "summary_text",
+            "results[].generated_text");
+    /**
+     * Mistral's Conversations (Agents) API's whole answer ({@code "object": "conversation.response"}, round 503: one
+     * relayed without {@code usage} was charged its hold, 1,007 for 4,366 tokens of text): its {@code outputs[]}
+     * entries' {@code content} (a {@code message.output}'s text, or its chunks' {@code text} and a ThinkChunk's
+     * texts) and {@code arguments} (a {@code function.call}'s, a built-in connector's {@code tool.execution}), what
+     * its stream's deltas carry ({@link #CONTENT_TYPES}, {@link #ARGUMENT_TYPES}). Counted in that document alone:
+     * {@code content} is a common name, and Bedrock's Mistral answers {@code outputs[].text} ({@link #OTHER_WHOLE}).
+     */
+    private static final Set<String> CONVERSATION_OUTPUTS = Set.of("outputs[].content", "outputs[].content[].text",
+            "outputs[].content[].thinking[].text", "outputs[].arguments");
+    private static final String CONVERSATION_RESPONSE = "conversation.response";
+    /**
+     * The field that tells Cohere's v1 chat answer sent whole (and Bedrock's Command R, in the same shape), which
+     * names no {@code type} or {@code event_type}: its {@link #ROOT_TEXT} is the model's answer (round 503: one
+     * relayed without {@code meta} was charged its hold, 1,007 for 4,366 tokens of text). Its {@code chat_history}
+     * repeats the answer as its last {@code CHATBOT} turn's {@code message}, which is not read.
+     */
+    private static final String COHERE_GENERATION = "generation_id";
     /** Speech in every document that has it: base64 of 16-bit 24 kHz mono PCM, what OpenAI streams. */
     private static final String AUDIO = "choices[].delta.audio.data";
     /** Objects whose every name and value is the model's output (tool arguments), and the rule that counts them. */
-    private static final java.util.Map<String, Rule> SUBTREES = java.util.Map.of(
-            "candidates[].content.parts[].functionCall.args", Rule.ANY,
-            "message.tool_calls[].function.arguments", Rule.OLLAMA,
+    private static final java.util.Map<String, Rule> SUBTREES = java.util.Map.ofEntries(
+            java.util.Map.entry("candidates[].content.parts[].functionCall.args", Rule.ANY),
+            java.util.Map.entry("message.tool_calls[].function.arguments", Rule.OLLAMA),
             // a whole answer's tool call (round 272): an Anthropic message's tool_use input, Bedrock Converse's
-            "content[].input", Rule.ANTHROPIC_WHOLE,
-            "output.message.content[].toolUse.input", Rule.OTHER_WHOLE,
-            "result.tool_calls[].arguments", Rule.OTHER_WHOLE,
-            "candidates[].content.parts[].function_call.args", Rule.ANY,
+            java.util.Map.entry("content[].input", Rule.ANTHROPIC_WHOLE),
+            java.util.Map.entry("output.message.content[].toolUse.input", Rule.OTHER_WHOLE),
+            java.util.Map.entry("result.tool_calls[].arguments", Rule.OTHER_WHOLE),
+            java.util.Map.entry("candidates[].content.parts[].function_call.args", Rule.ANY),
             // the Vercel AI SDK v4 data stream's tool call part (9:), sent whole unless its arguments streamed
-            "args", Rule.VERCEL_TOOL,
+            java.util.Map.entry("args", Rule.VERCEL_TOOL),
             // a Gemini Interactions stream's function call delta (round 288)
-            "delta.arguments", Rule.INTERACTION,
+            java.util.Map.entry("delta.arguments", Rule.INTERACTION),
             // a flow's document that is an object or a list (round 500): every name and value in it
-            FLOW_OUTPUT, Rule.ANY, FLOW_QUESTION, Rule.ANY);
+            java.util.Map.entry(FLOW_OUTPUT, Rule.ANY), java.util.Map.entry(FLOW_QUESTION, Rule.ANY),
+            // a Mistral conversation's function call whose arguments are an object (round 503)
+            java.util.Map.entry("outputs[].arguments", Rule.CONVERSATION));
     /** The names of the fields whose object or list value may be one of {@link #SUBTREES} (tool arguments, a flow's document). */
     static final Set<String> SUBTREE_FIELDS = Set.of("args", "arguments", "input", "document");
     /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
@@ -205,7 +237,8 @@ final class StreamText {
      * A document's own {@code text}, in the events whose {@code type} (or {@code event_type}) says it is new
      * output ({@link #TEXT_TYPES}): Cohere v1's chat stream's {@code text-generation}, Koog's
      * {@code StreamFrame.TextDelta} (round 276); and in an event of no type that says {@code "is_finished": false},
-     * Cohere's generate stream's (Cohere Command on InvokeModel, round 487).
+     * Cohere's generate stream's (Cohere Command on InvokeModel, round 487); and in a whole answer of no type that
+     * names {@link #COHERE_GENERATION}, Cohere v1's chat answer's (round 503).
      */
     private static final String ROOT_TEXT = "text";
     private static final Set<String> TEXT_TYPES = Set.of("text-generation", "ai.koog.prompt.streaming.StreamFrame.TextDelta",
@@ -272,7 +305,8 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, AGENT_CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA, INVOKE_MODEL, KNOWLEDGE_BASE }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA, INVOKE_MODEL, KNOWLEDGE_BASE,
+        CONVERSATION }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -394,7 +428,8 @@ final class StreamText {
                 : MASTRA_TEXT.equals(path) ? Rule.MASTRA
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
-                : GENERATED.equals(path) ? Rule.GENERATED
+                : GENERATED.contains(path) ? Rule.GENERATED
+                : CONVERSATION_OUTPUTS.contains(path) ? Rule.CONVERSATION
                 : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE
                 : INVOKE_MODEL_TEXT.contains(path) ? Rule.INVOKE_MODEL
                 : KNOWLEDGE_BASE_OUTPUT.equals(path) ? Rule.KNOWLEDGE_BASE
@@ -510,7 +545,8 @@ final class StreamText {
         }
         // Cohere's generate stream (Cohere Command on InvokeModel) types none of its events: its text events say
         // "is_finished": false (round 487)
-        if (type != null && TEXT_TYPES.contains(type) || type == null && "is_finished".equals(unfinished)) {
+        if (type != null && TEXT_TYPES.contains(type) || type == null && ("is_finished".equals(unfinished)
+                || whole && cohereWhole && unfinished == null)) {
             sum = plus(sum, candidates[Rule.ROOT_TEXT.ordinal()]);
         }
         if ("stop".equals(unfinished) || alone && "stop".equals(finished)
@@ -564,6 +600,9 @@ final class StreamText {
         }
         if (type == null) {
             sum = plus(sum, candidates[Rule.UNTYPED_OUTPUT.ordinal()]);
+        }
+        if (conversationResponse) {
+            sum = plus(sum, candidates[Rule.CONVERSATION.ordinal()]);
         }
         if (seen.invokeModelChunks.getAsBoolean()) {
             sum = plus(sum, candidates[Rule.INVOKE_MODEL.ordinal()]);
@@ -631,7 +670,24 @@ final class StreamText {
         java.util.Arrays.fill(reasoning, 0);
         finished = null;
         subtreeDepth = -1;
+        cohereWhole = false;
+        conversationResponse = false;
     }
+
+    /** A string value of a field at the current document's root: what tells some whole answers' shape. */
+    void rootString(String field, String value) {
+        if (COHERE_GENERATION.equals(field)) {
+            cohereWhole = true;
+        } else if ("object".equals(field)) {
+            // the last value of a repeated field counts, as a parser reads it
+            conversationResponse = CONVERSATION_RESPONSE.equals(value);
+        }
+    }
+
+    /** The document names a Cohere v1 chat answer's {@link #COHERE_GENERATION} at its root. */
+    private boolean cohereWhole;
+    /** The document is a Mistral conversation's whole answer ({@link #CONVERSATION_OUTPUTS}). */
+    private boolean conversationResponse;
 
     private void add(Rule rule, long tokens) {
         candidates[rule.ordinal()] = plus(candidates[rule.ordinal()], tokens);

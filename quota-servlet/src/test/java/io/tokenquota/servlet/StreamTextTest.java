@@ -108,6 +108,49 @@ final class StreamTextTest {
                 + "{\"text\":\"cde\"},\"generated_text\":\"abcde\"}\n\n"));
     }
 
+    /**
+     * Round 503: whole answers whose text is where their format puts it, told by their shape: Cohere v1's chat answer
+     * (its root {@code generation_id}), a Mistral conversation's ({@code "object": "conversation.response"}), Hugging
+     * Face's translation and summary, watsonx.ai's results, an OpenAI Response that only refused.
+     */
+    @Test
+    void wholeAnswersCountTheirTextWhereTheirShapePutsIt() {
+        // Cohere v1: the answer's text once, not again as its chat history's CHATBOT turn
+        assertEquals(5, text("application/json", "{\"response_id\":\"r\",\"text\":\"hello\",\"generation_id\":\"g\","
+                + "\"chat_history\":[{\"role\":\"USER\",\"message\":\"hi\"},{\"role\":\"CHATBOT\",\"message\":"
+                + "\"hello\"}],\"finish_reason\":\"COMPLETE\"}"));
+        // an application's own document with a root text is no model's answer
+        assertEquals(0, text("application/json", "{\"id\":\"note-1\",\"text\":\"hello\"}"));
+        // Cohere v1's stream: its stream-start names the generation, its stream-end repeats the text under response
+        assertEquals(2 + 3, text("text/event-stream", "data: {\"is_finished\":false,\"event_type\":\"stream-start\","
+                + "\"generation_id\":\"g\"}\n\ndata: {\"is_finished\":false,\"event_type\":\"text-generation\",\"text\":\"ab\"}"
+                + "\n\ndata: {\"is_finished\":false,\"event_type\":\"text-generation\",\"text\":\"cde\"}\n\ndata: "
+                + "{\"is_finished\":true,\"event_type\":\"stream-end\",\"response\":{\"text\":\"abcde\","
+                + "\"generation_id\":\"g\"}}\n\n"));
+        // Mistral Conversations: a message's content (a string, or text and thinking chunks), a function call's
+        // arguments (a string, or an object: its names and values)
+        assertEquals(5 + 2, text("application/json", "{\"object\":\"conversation.response\",\"conversation_id\":\"c\","
+                + "\"outputs\":[{\"object\":\"entry\",\"type\":\"message.output\",\"role\":\"assistant\",\"content\":"
+                + "\"hello\"},{\"type\":\"function.call\",\"name\":\"f\",\"arguments\":\"{}\"}]}"));
+        assertEquals(2 + 3 + 2, text("application/json", "{\"object\":\"conversation.response\",\"outputs\":[{\"type\":"
+                + "\"message.output\",\"content\":[{\"type\":\"text\",\"text\":\"ab\"},{\"type\":\"thinking\",\"thinking\":"
+                + "[{\"type\":\"text\",\"text\":\"cde\"}]}]},{\"type\":\"function.call\",\"arguments\":{\"a\":\"b\"}}]}"));
+        // the same outputs in a document of no such object are no conversation's
+        assertEquals(0, text("application/json", "{\"outputs\":[{\"content\":\"hello\",\"arguments\":\"{}\"}]}"));
+        // Hugging Face's translation and summarization tasks
+        assertEquals(5, text("application/json", "[{\"translation_text\":\"hello\"}]"));
+        assertEquals(5, text("application/json", "[{\"summary_text\":\"hello\"}]"));
+        // watsonx.ai without its counts: a whole answer, and a stream whose events each carry new text
+        assertEquals(5, text("application/json", "{\"model_id\":\"m\",\"results\":[{\"generated_text\":\"hello\","
+                + "\"stop_reason\":\"eos_token\"}]}"));
+        assertEquals(2 + 3, text("text/event-stream", "data: {\"model_id\":\"m\",\"results\":[{\"generated_text\":\"ab\","
+                + "\"stop_reason\":\"not_finished\"}]}\n\ndata: {\"model_id\":\"m\",\"results\":[{\"generated_text\":"
+                + "\"cde\",\"stop_reason\":\"eos_token\"}]}\n\n"));
+        // an OpenAI Response that only refused
+        assertEquals(2, text("application/json", "{\"object\":\"response\",\"status\":\"completed\",\"output\":[{"
+                + "\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"refusal\",\"refusal\":\"no\"}]}]}"));
+    }
+
     @Test
     void aWholeAnswerCutShortBeforeItsUsageCountsTheTextItCarried() {
         // round 336: a chat completion cut after its message (the endpoint failed, or a stream's write did)
