@@ -236,14 +236,22 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         if (response == null) {
             return listened(super.startAsync());
         }
-        jakarta.servlet.ServletRequest cycle = cycleRequest(this);
-        return listened(super.startAsync(cycle, cycleResponse(cycle, response)));
+        return startCycle(this, response);
     }
 
     @Override
     public AsyncContext startAsync(jakarta.servlet.ServletRequest request, ServletResponse response) {
+        return startCycle(request, response);
+    }
+
+    private AsyncContext startCycle(jakarta.servlet.ServletRequest request, ServletResponse response) {
         jakarta.servlet.ServletRequest cycle = cycleRequest(request);
-        return listened(super.startAsync(cycle, cycleResponse(cycle, response)));
+        AsyncContext started = super.startAsync(cycle, cycleResponse(cycle, response));
+        if (cycle instanceof IncludeCycle include) {
+            // from now on it is this cycle's request, and no other cycle's (cycleRequest)
+            include.started();
+        }
+        return listened(started);
     }
 
     /**
@@ -289,13 +297,18 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
      * The request an async cycle started through this request is given: inside an include nested in the held
      * dispatch, the include's ({@link IncludeCycle}); else {@code request} as it is. With a second quota filter
      * the app-facing filter's endpoint request makes it and the other's receives it here, each recording it for
-     * its own include.
+     * its own include: one not started yet is that same start passing down. One that started a cycle already is
+     * another include's: inside the dispatch of that include's cycle, Tomcat hands an include the view makes that
+     * cycle's request itself, and a fragment there starting its own cycle with the request it was given (Spring's
+     * {@code startAsync(request, response)}) took that cycle's request for its own, so the dispatched cycle's figure
+     * was counted again as the fragment's and covered the fragment's usage (round 499: v1's 1,500 charged twice, the
+     * related call's 4,000 not at all). It gets its own, over that one.
      */
     private jakarta.servlet.ServletRequest cycleRequest(jakarta.servlet.ServletRequest request) {
         if (includesUnderWay <= 0 || !(request instanceof HttpServletRequest http)) {
             return request;
         }
-        IncludeCycle cycle = request instanceof IncludeCycle made ? made : new IncludeCycle(http);
+        IncludeCycle cycle = request instanceof IncludeCycle made && !made.wasStarted() ? made : new IncludeCycle(http);
         includeCycle = cycle;
         return cycle;
     }
@@ -317,6 +330,8 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         private boolean owned;
         /** Volatile: read without this lock by the response's writes ({@link #wasDispatched}). */
         private volatile boolean dispatched;
+        /** An async cycle was started with this request ({@link EndpointRequest#cycleRequest}). */
+        private volatile boolean started;
         /** What the include reported when it returned, through its holder ({@link #includeReturned}). */
         private Object inside;
         /** The figure last set through this request since the include returned; null: none. */
@@ -348,6 +363,16 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         synchronized void dispatched() {
             dispatched = true;
             owned = false;
+        }
+
+        /** The container started the async cycle this request was made for. */
+        void started() {
+            started = true;
+        }
+
+        /** Whether an async cycle was started with this request: a later start inside an include is another's. */
+        boolean wasStarted() {
+            return started;
         }
 
         /**

@@ -405,18 +405,24 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
     }
 
-    /** Runs {@code write} marked as {@code cycle}'s ({@link #WRITING_THROUGH}). */
+    /**
+     * Runs {@code write} marked as {@code cycle}'s ({@link #WRITING_THROUGH}), unless a cycle's response it passed
+     * through already marked it: the outermost mark wins. The writer wrote to the response its cycle was given; a
+     * cycle's response beneath it is only there because that cycle was started inside the other's dispatch, with the
+     * response the dispatch was handed (Spring's {@code startAsync(request, response)} in a fragment the dispatch's
+     * view includes). With the innermost mark winning, the fragment's model call was filed under the dispatched
+     * cycle's late writes and covered by that cycle's figure (round 499: 4,000 for 8,000 on Jetty).
+     */
     private static void through(EndpointRequest.IncludeCycle cycle, IoWrite write) throws IOException {
-        EndpointRequest.IncludeCycle outer = WRITING_THROUGH.get();
+        if (WRITING_THROUGH.get() != null) {
+            write.run();
+            return;
+        }
         WRITING_THROUGH.set(cycle);
         try {
             write.run();
         } finally {
-            if (outer == null) {
-                WRITING_THROUGH.remove();
-            } else {
-                WRITING_THROUGH.set(outer);
-            }
+            WRITING_THROUGH.remove();
         }
     }
 

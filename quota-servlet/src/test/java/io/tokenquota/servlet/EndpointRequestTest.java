@@ -1,7 +1,9 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 
 import jakarta.servlet.http.HttpServletRequest;
 import java.lang.reflect.Proxy;
@@ -112,5 +114,37 @@ final class EndpointRequestTest {
                     default -> null;
                 });
         return new EndpointRequest(raw);
+    }
+
+    /**
+     * An async cycle started inside an include gets a request of its own: one not started yet (a second quota filter
+     * passing its start down) is kept; one that started a cycle already is another include's (round 499: Tomcat hands
+     * a fragment the dispatched cycle's request, and the fragment's cycle took it and its figure for its own).
+     */
+    @Test
+    void anIncludesCycleStartedWithAnotherCyclesRequestGetsItsOwn() {
+        jakarta.servlet.ServletRequest[] startedWith = new jakarta.servlet.ServletRequest[1];
+        HttpServletRequest raw = (HttpServletRequest) Proxy.newProxyInstance(HttpServletRequest.class.getClassLoader(),
+                new Class<?>[] {HttpServletRequest.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("startAsync") && args != null) {
+                        startedWith[0] = (jakarta.servlet.ServletRequest) args[0];
+                    }
+                    return null;
+                });
+        EndpointRequest endpoint = new EndpointRequest(raw);
+        jakarta.servlet.http.HttpServletResponse response = (jakarta.servlet.http.HttpServletResponse)
+                Proxy.newProxyInstance(HttpServletRequest.class.getClassLoader(),
+                        new Class<?>[] {jakarta.servlet.http.HttpServletResponse.class}, (proxy, method, args) -> null);
+        endpoint.includeStarts();
+        EndpointRequest.IncludeCycle passedDown = new EndpointRequest.IncludeCycle(raw);
+        endpoint.startAsync(passedDown, response);
+        assertSame(passedDown, startedWith[0], "the cycle the other filter made for this start");
+        assertSame(passedDown, endpoint.includeEnds(null));
+        endpoint.includeStarts();
+        endpoint.startAsync(passedDown, response);
+        EndpointRequest.IncludeCycle own = (EndpointRequest.IncludeCycle) startedWith[0];
+        assertNotSame(passedDown, own, "a started cycle's request is another's");
+        assertSame(passedDown, own.getRequest(), "its own, over the one it was given");
+        assertSame(own, endpoint.includeEnds(null));
     }
 }

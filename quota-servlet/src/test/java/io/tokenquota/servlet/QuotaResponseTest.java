@@ -287,4 +287,33 @@ final class QuotaResponseTest {
         assertEquals(10_000L, coveredWhenTheDispatchIncludes(true, true, false), "covered once, not by both figures");
         assertEquals(10_000L, coveredWhenTheDispatchIncludes(false, true, true), "what a fragment of it wrote too");
     }
+
+    /**
+     * The dispatch of an include's async cycle (its worker reported a figure) makes an include that starts a cycle of
+     * its own, reporting nothing, whose response is made over the dispatched cycle's ({@code overTheDispatchs}: as
+     * Spring's {@code startAsync(request, response)} makes it there) or over the page's; that cycle's worker writes
+     * {@link #COMPLETION} once the include returned. Returns the page's covered usage.
+     */
+    private static long coveredWhenAFragmentsCycleWritesInTheDispatch(boolean overTheDispatchs) throws Exception {
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle first = cycle();
+        includeReturns(page, first, true);
+        first.dispatched();
+        jakarta.servlet.ServletResponse dispatch = QuotaResponse.throughInclude(first, page);
+        EndpointRequest.IncludeCycle related = cycle();
+        page.nestedInclude(() -> { }, () -> false, () -> related, () -> false);
+        QuotaResponse.throughInclude(related, overTheDispatchs ? dispatch : page).getOutputStream().write(COMPLETION);
+        page.endSniffing();
+        assertEquals(10_000L, page.sniffer().usage());
+        return page.coveredUsage();
+    }
+
+    @Test
+    void aFragmentsCycleStartedOverTheDispatchedCyclesResponseWritesAsItsOwnCall() throws Exception {
+        // round 499: the outermost cycle's mark wins; the inner one's made the related call's usage the dispatched
+        // cycle's, covered by its figure
+        assertEquals(0L, coveredWhenAFragmentsCycleWritesInTheDispatch(true));
+        assertEquals(0L, coveredWhenAFragmentsCycleWritesInTheDispatch(false), "control: over the page's response");
+    }
 }

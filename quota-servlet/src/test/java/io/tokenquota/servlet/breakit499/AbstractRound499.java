@@ -64,8 +64,19 @@ abstract class AbstractRound499 extends H2FilterRound {
                 .servlet("v1-spring", v1Chat("/ai/v1/view-spring"), "/ai/v1/chat-spring")
                 .servlet("v1-plain", v1Chat("/ai/v1/view-plain"), "/ai/v1/chat-plain")
                 .servlet("v2-spring", PAGES.shim("/ai/v1/chat-spring", null), "/ai/v2/chat-spring")
-                .servlet("v2-plain", PAGES.shim("/ai/v1/chat-plain", null), "/ai/v2/chat-plain");
+                .servlet("v2-plain", PAGES.shim("/ai/v1/chat-plain", null), "/ai/v2/chat-plain")
+                .servlet("v1-spring-small", v1Chat("/ai/v1/view-spring", SMALL), "/ai/v1/chat-spring-small")
+                .servlet("v1-plain-small", v1Chat("/ai/v1/view-plain", SMALL), "/ai/v1/chat-plain-small")
+                .servlet("v2-spring-small", PAGES.shim("/ai/v1/chat-spring-small", null), "/ai/v2/chat-spring-small")
+                .servlet("v2-plain-small", PAGES.shim("/ai/v1/chat-plain-small", null), "/ai/v2/chat-plain-small");
     }
+
+    /**
+     * Added with the fix: v1's figure when it differs from the related call's. Tomcat hands the fragment v1's cycle
+     * request itself, and the fragment's cycle took it as its own: v1's figure counted again for the fragment and the
+     * fragment's usage covered by it. With equal figures that charged the right total by chance.
+     */
+    static final long SMALL = 1_500;
 
     /**
      * The v1 chat endpoint: starts an async cycle inside the include; once the include returned, its worker calls
@@ -73,6 +84,11 @@ abstract class AbstractRound499 extends H2FilterRound {
      * writing nothing itself.
      */
     static HttpServlet v1Chat(String view) {
+        return v1Chat(view, CALL);
+    }
+
+    /** As above, reporting {@code figure}. */
+    static HttpServlet v1Chat(String view, long figure) {
         return LateIncludes.servlet((req, resp) -> {
             String s = req.getHeader("x-user-id");
             AsyncContext cycle = req.startAsync();
@@ -80,7 +96,7 @@ abstract class AbstractRound499 extends H2FilterRound {
             LateIncludes.startWorker("round499-v1-worker", () -> {
                 includeReturned.await(10, TimeUnit.SECONDS);
                 CALLS.count(s);
-                cycle.getRequest().setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, CALL);
+                cycle.getRequest().setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, figure);
                 cycle.dispatch(view);
             });
         });
@@ -144,6 +160,25 @@ abstract class AbstractRound499 extends H2FilterRound {
     void controlAPlainFragmentsCycleInsideTheDispatchOfAnIncludesCycleIsCharged() {
         assertCharged("/ai/v2/chat-plain", 2, 2 * CALL,
                 "v2 shim including v1 (reports 4,000, dispatches to a view), the view including a fragment whose"
+                        + " startAsync() worker writes usage 4,000 and reports nothing");
+    }
+
+    /**
+     * Added with the fix: v1 reports 1,500, the related fragment (Spring's form) writes usage 4,000: 5,500. Each cycle
+     * is its own call, whichever container hands the fragment which wrappers.
+     */
+    @Test
+    void aSpringFragmentsCycleIsChargedItsOwnUsageBesideAnUnequalFigure() {
+        assertCharged("/ai/v2/chat-spring-small", 2, SMALL + CALL,
+                "v2 shim including v1 (reports 1,500, dispatches to a view), the view including a fragment whose"
+                        + " startAsync(req, resp) worker writes usage 4,000 and reports nothing");
+    }
+
+    /** Control, added with the fix: the same with the fragment's {@code startAsync()}: 5,500. */
+    @Test
+    void controlAPlainFragmentsCycleIsChargedItsOwnUsageBesideAnUnequalFigure() {
+        assertCharged("/ai/v2/chat-plain-small", 2, SMALL + CALL,
+                "v2 shim including v1 (reports 1,500, dispatches to a view), the view including a fragment whose"
                         + " startAsync() worker writes usage 4,000 and reports nothing");
     }
 }
