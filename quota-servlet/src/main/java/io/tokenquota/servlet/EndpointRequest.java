@@ -444,9 +444,20 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         this.settlement = settlement;
     }
 
-    /** Whether the settlement listens to the async cycle already ({@link #listened}). */
+    /** Whether the settlement (or the listener of a call let through) listens to the async cycle already ({@link #listened}). */
     boolean settlementListens() {
         return listening;
+    }
+
+    /**
+     * The listener of a call let through without a settlement (fail-open) that tells its end ({@link SeenKeys.Call}):
+     * added to an async cycle the endpoint starts, as the settlement is; null: none.
+     */
+    private AsyncListener unsettled;
+
+    /** The listener to add to an async cycle the endpoint of a call let through without a settlement starts. */
+    void endsWith(AsyncListener listener) {
+        this.unsettled = listener;
     }
 
     /**
@@ -460,6 +471,10 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
             listening = true;
         }
         if (settlement == null) {
+            if (unsettled != null && !listening) {
+                context.addListener(unsettled);
+                listening = true;
+            }
             return context;
         }
         ending = new Ending(context, settlement);

@@ -166,6 +166,8 @@ public final class QuotaFilter implements Filter {
     private final String settling = handled + ".settlement";
     /** The request attribute present while a dispatch this filter holds is under way (on its thread). */
     private final String passing = handled + ".passing";
+    /** The request attribute holding the keyed call let through uncharged whose async cycle is open ({@link #unavailable}). */
+    private final String letThrough = handled + ".letThrough";
     /**
      * The request attribute naming, by store and subject ({@link Held}), the quota filter (its {@link #handled}
      * mark) whose call holds that subject on this request. A forward or include from that call into another
@@ -178,8 +180,11 @@ public final class QuotaFilter implements Filter {
      */
     private static final String HOLDING = QuotaFilter.class.getName() + ".holding";
     private final AtomicLong failOpenCount = new AtomicLong();
-    /** The keys of the calls let through uncharged, which the store never saw ({@link #unavailable}). */
-    private final FailOpenKeys failOpenKeys;
+    /**
+     * The keys of the calls this filter let through uncharged ({@link #unavailable}) or reserved on the store: a
+     * retry of one during an outage, or of one the store never saw, is a replay.
+     */
+    private final SeenKeys seenKeys;
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
     private final AnswerUsages answers;
@@ -212,8 +217,8 @@ public final class QuotaFilter implements Filter {
         this.holdTtl = b.holdTtl;
         // without a TTL of its own, a hold lives the policy's
         this.keeper = new HoldKeeper(ledger, b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl(), b.settlementRetries);
-        // a key let through under fail-open is kept as long as a hold on the store would keep it, by the same clock
-        this.failOpenKeys = new FailOpenKeys(b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl(), keeper::now);
+        // a key seen is kept while its call runs and as long after as a hold on the store would keep it, by the same clock
+        this.seenKeys = new SeenKeys(b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl(), keeper::now);
         this.fitMinimum = b.fitMinimum;
         this.weights = b.weights;
         this.weightsByPrefix = Map.copyOf(b.weightsByPrefix);
@@ -790,6 +795,7 @@ public final class QuotaFilter implements Filter {
     private void unmark(ServletRequest request) {
         request.removeAttribute(handled);
         request.removeAttribute(settling);
+        request.removeAttribute(letThrough);
         if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
             holders.values().removeIf(handled::equals);
         }
@@ -1136,9 +1142,10 @@ public final class QuotaFilter implements Filter {
         // the key names the client's call, which an error page only answers for: the page's hold takes none,
         // or the key would be replayed (409 in place of the page) or spent by the page
         String key = errorPage ? null : request.getHeader(IDEMPOTENCY_KEY_HEADER);
-        if (key != null && failOpenKeys.used(subject, key)) {
-            // the store never saw this key: a call with it was let through while the store was away
-            usedUnderFailOpen(response);
+        if (key != null && seenKeys.letThroughOnly(subject, key)) {
+            // the store never saw this key: a call with it was let through while the store was away. A key the
+            // store saw is the store's to answer while it answers (its replay carries the account)
+            usedUnderFailOpen(response, "went through while the quota ledger was unavailable");
             return false;
         }
         // a reserve expires the subject's holds past their TTL: those of its calls still running first
@@ -1205,20 +1212,23 @@ public final class QuotaFilter implements Filter {
             return false;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
-                unavailable(endpointRequest, response, chain, subject, key, e);
-            } else {
-                Problems.send(response, e);
+                return unavailable(endpointRequest, response, chain, subject, key, e);
             }
+            Problems.send(response, e);
             return false;
         } catch (RuntimeException e) {
-            unavailable(endpointRequest, response, chain, subject, key, e);
-            return false;
+            return unavailable(endpointRequest, response, chain, subject, key, e);
         }
+        // the key is this filter's to remember: a retry that meets an outage is not let through as a first request
+        SeenKeys.Call seen = key == null ? null : seenKeys.reserved(subject, key);
         // a team member's headers show the stricter of its own account and its team's: the one that
         // refuses its next request first
         QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
                 ? reserved.team() : reserved.account();
         if (reserved.replayed()) {
+            if (seen != null) {
+                seen.ended();
+            }
             // the first request with this key owns it (and its one model call); a response cannot be replayed.
             // The refusal is a protected response like any other: it carries the account's fields
             QuotaHeaders.set(response, account, ledger.policy());
@@ -1234,6 +1244,9 @@ public final class QuotaFilter implements Filter {
         // held, so nothing is counted twice once those charges land
         long owes = owes(owed, reserved.account());
         if (reserved.account().available() < owes) {
+            if (seen != null) {
+                seen.ended();
+            }
             refuseForOwed(hold, reserved.account(), false, estimate, owes, response);
             return false;
         }
@@ -1241,6 +1254,9 @@ public final class QuotaFilter implements Filter {
         if (reserved.team() != null && hold.teamId() != null) {
             owedByTeam = owes(keeper.owedByTeam(hold.teamId()), reserved.team());
             if (reserved.team().available() < owedByTeam) {
+                if (seen != null) {
+                    seen.ended();
+                }
                 refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
                 return false;
             }
@@ -1341,6 +1357,9 @@ public final class QuotaFilter implements Filter {
                 return message;
             }
         });
+        if (seen != null) {
+            settlement.whenEnds(seen::ended);
+        }
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);
@@ -1655,6 +1674,9 @@ public final class QuotaFilter implements Filter {
                 } else {
                     settlement.dispatchEnded(!returned);
                 }
+            } else if (!returned && !req.isAsyncStarted() && req.getAttribute(letThrough) instanceof SeenKeys.Call call) {
+                // a call let through: its cycle is over, whether or not the container tells its listeners
+                call.ended();
             }
         }
     }
@@ -1804,39 +1826,76 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * The ledger could not be reached for the reserve: 503, or under fail-open the call goes through uncharged.
-     * Its {@code key} is then spent all the same: the store, which records keys, never saw it, so the filter
-     * records it ({@link FailOpenKeys}), and a retry with it is answered as a replay, once the store is back
-     * too (round 502: a keyed call let through during a failover, its retry with the same key reserved as a
-     * first request and served, two model calls for one key). Of concurrent requests with a key, one goes.
+     * The ledger could not be reached for the reserve: 503, or under fail-open the call goes through uncharged;
+     * {@code true} when it goes on in the async cycle it started. Its {@code key} is then spent all the same: the
+     * store, which records keys, never saw it, so the filter records it ({@link SeenKeys}), and a retry with it is
+     * answered as a replay, once the store is back too (round 502: a keyed call let through during a failover, its
+     * retry with the same key reserved as a first request and served, two model calls for one key). Of concurrent
+     * requests with a key, one goes; a key this filter reserved on the store, its call running or ended within a
+     * TTL, is not let through again (round 507). The key is kept while the call runs: to the end of its async cycle,
+     * whose dispatches are this call's, as a held call's are (the request stays marked: round 507, a Spring
+     * {@code DeferredResult}'s answer, written by its async dispatch, was refused as a replay of its own key), and a
+     * TTL after.
      */
-    private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                             String subject, String key, RuntimeException e) throws IOException, ServletException {
-        if (failOpen) {
-            if (key != null && !failOpenKeys.letThrough(subject, key)) {
-                usedUnderFailOpen(response);
-                return;
-            }
-            long n = failOpenCount.incrementAndGet();
-            LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
-                    subject, n, e.toString());
-            chain.doFilter(request, response);
-            if (request instanceof EndpointRequest endpoint) {
-                endpoint.dispatchEnded();
-            }
-        } else {
+    private boolean unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
+                                String subject, String key, RuntimeException e) throws IOException, ServletException {
+        if (!failOpen) {
             LOG.warn("quota ledger unavailable, refusing the request of {} (fail-closed): {}", subject, e.toString());
             Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable; try again later");
+            return false;
         }
+        SeenKeys.Call seen = null;
+        if (key != null) {
+            seen = seenKeys.letThrough(subject, key);
+            if (seen == null) {
+                usedUnderFailOpen(response, "this filter let through or reserved, and the quota ledger is unavailable");
+                return false;
+            }
+        }
+        long n = failOpenCount.incrementAndGet();
+        LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
+                subject, n, e.toString());
+        EndpointRequest endpoint = request instanceof EndpointRequest r ? r : null;
+        if (endpoint != null && seen != null) {
+            endpoint.endsWith(seen);
+        }
+        // an include or forward made after the page started its async cycle ends when it returns
+        boolean asyncBefore = request.getDispatcherType() != DispatcherType.REQUEST && request.isAsyncStarted();
+        boolean cycle = false;
+        try {
+            chain.doFilter(request, response);
+            if (endpoint != null) {
+                endpoint.dispatchEnded();
+            }
+            cycle = !asyncBefore && request.isAsyncStarted();
+            if (cycle && seen != null) {
+                request.setAttribute(letThrough, seen);
+                if (endpoint == null || !endpoint.settlementListens()) {
+                    // started on a request that bypassed the endpoint's view (the container's own)
+                    request.getAsyncContext().addListener(seen);
+                }
+            }
+        } catch (IllegalStateException ended) {
+            if (!cycle) {
+                throw ended;
+            }
+            // the async cycle already ended on another thread
+            cycle = false;
+        } finally {
+            if (!cycle && seen != null) {
+                seen.ended();
+            }
+        }
+        return cycle;
     }
 
     /**
-     * The 409 of a replayed key, for a key a call let through under fail-open used: answered before any
-     * reserve, so without the quota headers (no account was read for it), and charging nothing.
+     * The 409 of a replayed key that the filter's own record answers ({@link SeenKeys}): before any reserve or with
+     * the store away, so without the quota headers (no account was read for it), and charging nothing.
      */
-    private static void usedUnderFailOpen(HttpServletResponse response) throws IOException {
+    private static void usedUnderFailOpen(HttpServletResponse response, String by) throws IOException {
         Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
-                "Idempotency-Key was already used by a request that went through while the quota ledger was unavailable");
+                "Idempotency-Key was already used by a request that " + by);
     }
 
     /**

@@ -960,6 +960,17 @@ final class Settlement implements AsyncListener {
         return response;
     }
 
+    /** Run as the call ends (its settlement begins); null: nothing. */
+    private volatile Runnable ends;
+
+    /**
+     * Runs {@code ended} as the call ends, before its charge is tried: the filter's record of the call's
+     * {@code Idempotency-Key} is kept for a TTL from then ({@link SeenKeys}). Set before the call enters the chain.
+     */
+    void whenEnds(Runnable ended) {
+        this.ends = ended;
+    }
+
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
         settle(end, false);
@@ -973,6 +984,10 @@ final class Settlement implements AsyncListener {
     void settle(End end, boolean answerWaits) {
         if (!done.compareAndSet(false, true)) {
             return;
+        }
+        Runnable ended = ends;
+        if (ended != null) {
+            ended.run();
         }
         // an answer whose end waits for this settlement is not with the client, unless it was sent already
         keeper.settlementStarts(hold, !answerWaits || response.isCommitted());
