@@ -604,11 +604,12 @@ abstract class AnswerDecoding {
             String json = new String(m, start, end - start, StandardCharsets.UTF_8);
             String data = chunk(json);
             if (data == null && type != null && (InvokeModelEvents.CONVERSE_EVENTS.contains(type)
-                    || KNOWLEDGE_BASE_AND_FLOW_EVENTS.contains(type))) {
+                    || AGENT_RUNTIME_EVENTS.contains(type))) {
                 // ConverseStream names its event in the :event-type header, its payload is the event's body:
                 // wrapped as the event's JSON rendering is ({"contentBlockDelta": {...}}), as AWS's SDKs and
                 // the Vercel AI SDK's decoder read it, so its deltas' text counts (round 276); so are a knowledge
-                // base's and a flow's events, whose bodies name nothing ({"text": …} alone: round 500)
+                // base's, a flow's and a prompt optimization's events, whose bodies name nothing ({"text": …}
+                // alone: rounds 500, 504)
                 json = "{\"" + type + "\":" + json + "}";
             }
             // each payload is one event of the provider's stream (Anthropic's message_start counts the
@@ -641,17 +642,21 @@ abstract class AnswerDecoding {
         private static final java.util.Set<String> AGENT_EVENTS = java.util.Set.of("trace", "returnControl", "files");
 
         /**
-         * The events of Bedrock Agent Runtime's knowledge-base and flow streams (API reference
+         * The events of Bedrock Agent Runtime's knowledge-base, flow and prompt-optimization streams (API reference
          * "RetrieveAndGenerateStream": {@code output}, {@code citation}, {@code guardrail}; "InvokeFlow":
          * {@code flowOutputEvent}, {@code flowMultiTurnInputRequestEvent}, {@code flowTraceEvent},
-         * {@code flowCompletionEvent}), each told by the {@code :event-type} header AWS sets and rendered as its JSON
-         * form, {@code {"output": {"text": …}}}, {@code {"flowOutputEvent": {"content": {"document": …}, …}}}: an
-         * {@code output} event's body is a bare {@code {"text": …}}, which no reader may count as text in every
-         * answer, and the header is what says it is the model's answer (round 500: both streams, no usage in either,
-         * were charged their hold). Their text is counted by {@code StreamText}.
+         * {@code flowCompletionEvent}; "OptimizePrompt": {@code analyzePromptEvent} {@code {"message"}},
+         * {@code optimizedPromptEvent} {@code {"optimizedPrompt": {"textPrompt": {"text"}}}}), each told by the
+         * {@code :event-type} header AWS sets and rendered as its JSON form, {@code {"output": {"text": …}}},
+         * {@code {"flowOutputEvent": {"content": {"document": …}, …}}}: an {@code output} event's body is a bare
+         * {@code {"text": …}}, which no reader may count as text in every answer, and the header is what says it is
+         * the model's answer (round 500: the knowledge base's and the flow's streams, no usage in either, were charged
+         * their hold; round 504: so was OptimizePrompt's, whose rewritten prompt is the model's output). Their text is
+         * counted by {@code StreamText}.
          */
-        private static final java.util.Set<String> KNOWLEDGE_BASE_AND_FLOW_EVENTS = java.util.Set.of("output", "citation",
-                "guardrail", "flowOutputEvent", "flowMultiTurnInputRequestEvent", "flowTraceEvent", "flowCompletionEvent");
+        private static final java.util.Set<String> AGENT_RUNTIME_EVENTS = java.util.Set.of("output", "citation",
+                "guardrail", "flowOutputEvent", "flowMultiTurnInputRequestEvent", "flowTraceEvent", "flowCompletionEvent",
+                "analyzePromptEvent", "optimizedPromptEvent");
 
         /**
          * A chunk's data as an event ({@code {"bytes": "<base64>", …}}), or {@code null} when the payload is no

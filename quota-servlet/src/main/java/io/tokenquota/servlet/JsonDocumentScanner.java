@@ -434,6 +434,8 @@ final class JsonDocumentScanner {
      *                   (at most {@link #MOST_ROOT_NAMES}, then {@link #MORE_ROOT_NAMES} too), {@code null} when it does not
      * @param counted    what the document carries as a token count's answer ({@link CountContent}) when the scanner
      *                   {@linkplain #noteRootNames notes its root names}, {@code null} when it does not
+     * @param loneText   the tokens of text that count only if the document is the answer's only one
+     *                   ({@link StreamText#loneDocumentTokens}), not in {@code textTokens}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -444,12 +446,13 @@ final class JsonDocumentScanner {
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
-                    String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames, CountContent counted) {
+                    String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames, CountContent counted,
+                    long loneText) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null, java.util.List.of(), null, null);
+                    null, java.util.List.of(), null, null, 0L);
         }
 
         Document {
@@ -680,6 +683,16 @@ final class JsonDocumentScanner {
      */
     static final String BEST_OF_GENERATED = "best_of_sequences.generated_tokens";
     /**
+     * Alibaba Cloud Model Studio's application API (DashScope, {@code POST /api/v1/apps/{APP_ID}/completion}; Model
+     * Studio docs, "DashScope API reference for applications"): its {@code usage} counts per model the application
+     * called, {@code {"models": [{"model_id", "input_tokens", "output_tokens"}]}}, added up as the usage's own
+     * {@code input_tokens} and {@code output_tokens} (round 504: unread, an application's stream relayed as JSON
+     * lines was charged the sum of its text's prefixes). Each of its stream's events carries the counts so far, as
+     * DashScope's model streams do, so the last report is the call's.
+     */
+    private static final String APP_MODELS = "models";
+    private static final Set<String> APP_MODEL_COUNTERS = Set.of("input_tokens", "output_tokens");
+    /**
      * The prefix of the counters of the passes the top-level counts leave out ({@link #PASSES_BESIDE}),
      * added up: {@code iterations.input_tokens}...
      */
@@ -835,7 +848,13 @@ final class JsonDocumentScanner {
         return cutText;
     }
 
+    /** {@link Document#loneText} of the document the input broke off inside, as {@link #cutText} is its text. */
+    long cutLoneText() {
+        return cutLoneText;
+    }
+
     private long cutText;
+    private long cutLoneText;
 
     /** Whether the input turned out not to be JSON (nothing more will be found). */
     boolean failed() {
@@ -900,6 +919,7 @@ final class JsonDocumentScanner {
             // cut short before any usage (round 336): not a document to judge the answer by, but the model
             // wrote the text it carried, as a whole answer's without usage counts
             cutText = text.documentTokens(type != null ? type : eventType, event, mastraChunk(), agentChunk());
+            cutLoneText = text.loneDocumentTokens(type != null ? type : eventType);
         }
         nextDocument();
         java.util.Arrays.fill(messageOpen, false);
@@ -2182,7 +2202,8 @@ final class JsonDocumentScanner {
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
                 resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns,
                 notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null,
-                notingRootNames ? new CountContent(countText, tokenStrings, countOffset, countOdd || countCut) : null);
+                notingRootNames ? new CountContent(countText, tokenStrings, countOffset, countOdd || countCut) : null,
+                text == null ? 0 : text.loneDocumentTokens(type != null ? type : eventType));
     }
 
     /**
@@ -2762,11 +2783,19 @@ final class JsonDocumentScanner {
             if (iteration.size() < MAX_COUNTERS || iteration.containsKey(name)) {
                 iteration.put(name, value);
             }
-        } else if (BEST_OF_GENERATED.equals(name)) {
+        } else if (BEST_OF_GENERATED.equals(name) || appModelCounter()) {
+            // every sequence's, every model's (APP_MODELS), added up
             counters.merge(name, value, JsonDocumentScanner::saturatedSum);
         } else if (counters.size() < MAX_COUNTERS || counters.containsKey(name)) {
             counters.put(name, value);
         }
+    }
+
+    /** The number just read is one of a model's counts in a DashScope application's {@code usage.models[]}. */
+    private boolean appModelCounter() {
+        return "usage".equals(collecting) && depth == collectDepth + 2 && depth <= TRACKED_DEPTH
+                && !objectAt[collectDepth + 1] && objectAt[depth] && APP_MODELS.equals(fieldAt[collectDepth])
+                && APP_MODEL_COUNTERS.contains(fieldAt[depth]);
     }
 
     /**
@@ -2842,6 +2871,9 @@ final class JsonDocumentScanner {
             }
             if (depth == collectDepth + 2 && iteration != null && objectAt[depth] && fieldAt[depth] != null) {
                 return ITERATION_COUNTERS + fieldAt[depth];
+            }
+            if (appModelCounter()) {
+                return fieldAt[depth];
             }
             if (depth == collectDepth + 2 && "details".equals(collecting) && !objectAt[collectDepth + 1]
                     && objectAt[depth] && "best_of_sequences".equals(fieldAt[collectDepth])

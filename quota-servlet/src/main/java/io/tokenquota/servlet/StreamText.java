@@ -46,8 +46,8 @@ import java.util.Set;
  *       {@code contentBlockDelta.delta}'s {@code text}, {@code reasoningContent.text} and
  *       {@code toolUse.input}; Hugging Face TGI's {@code token.text};
  *       LangChain's {@code astream_events} {@code on_chat_model_stream} {@code data.chunk.content};
- *       Spring AI's streamed {@code result.output.text}; Bedrock's knowledge-base and flow answers
- *       ({@link #KNOWLEDGE_BASE_OUTPUT}, {@link #FLOW_OUTPUT}).</li>
+ *       Spring AI's streamed {@code result.output.text}; Bedrock's knowledge-base, flow and prompt-optimization
+ *       answers ({@link #KNOWLEDGE_BASE_OUTPUT}, {@link #FLOW_OUTPUT}, {@link #OPTIMIZED_PROMPT}).</li>
  * </ul>
  * The JSON scanner keeps a string's first {@link JsonDocumentScanner#KEPT_STRING_BYTES} bytes: a longer
  * one is estimated by its kept part, scaled to its whole length. It drops what an object nests deeper
@@ -60,12 +60,20 @@ final class StreamText {
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
             "commands", "command", "answer", "chunk", "output", "parameters", "bytes", "completion", "document",
-            "translation_text", "summary_text");
+            "translation_text", "summary_text", "message");
 
     /** InvokeFlow's output node's document ({@code content.document}: any JSON value, a string or an object). */
     private static final String FLOW_OUTPUT = "flowOutputEvent.content.document";
     /** InvokeFlow's multi-turn agent node asking the user for more: its question, what the node's model wrote. */
     private static final String FLOW_QUESTION = "flowMultiTurnInputRequestEvent.content.document";
+    /**
+     * Bedrock Agent Runtime's OptimizePrompt stream (API reference "OptimizePrompt", round 504: no usage, charged its
+     * hold, 2,330 for a 2,620-token rewrite of a 1,311-token prompt): the model's analysis of the prompt
+     * ({@code analyzePromptEvent}'s {@code message}) and the prompt it rewrote ({@code optimizedPromptEvent}'s
+     * {@code optimizedPrompt.textPrompt.text}), each sent once, as their JSON rendering names them.
+     */
+    private static final String PROMPT_ANALYSIS = "analyzePromptEvent.message";
+    private static final String OPTIMIZED_PROMPT = "optimizedPromptEvent.optimizedPrompt.textPrompt.text";
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
             "choices[].delta.function_call.arguments", "choices[].delta.audio.transcript", "choices[].text",
@@ -79,7 +87,7 @@ final class StreamText {
             // round 500: a Bedrock flow's output node's document (InvokeFlow's flowOutputEvent, what the flow's
             // prompt node wrote), and a multi-turn agent node's question, as their JSON rendering names them
             // (AnswerDecoding renders the binary stream's events so); each event is new text
-            FLOW_OUTPUT, FLOW_QUESTION);
+            FLOW_OUTPUT, FLOW_QUESTION, PROMPT_ANALYSIS, OPTIMIZED_PROMPT);
     /**
      * A whole answer's text, where its provider puts it, for an answer without usage (round 270: an
      * application's chat completion without {@code usage} was charged its hold, 1,015 for 4,385 tokens of
@@ -133,10 +141,11 @@ final class StreamText {
      * no usage with either): {@code RetrieveAndGenerate}'s whole {@code output.text}, and
      * {@code RetrieveAndGenerateStream}'s {@code output} events, each new text, which the AWS event stream's decoding
      * renders as {@code {"output": {"text": …}}} by their {@code :event-type} header. Counted in a document that names
-     * no {@code type}, where the documents are an AWS event stream's events or an answer's JSON body
-     * ({@link Seen#awsEvents}, {@link Seen#jsonBody}), a call's, not a read's; not in a text stream's events:
-     * DashScope's native stream writes its answer so far as {@code output.text} in every event (its default
-     * {@code incremental_output: false}), which added up would count every prefix (round 494's over-count). The
+     * no {@code type}, a call's, not a read's, where it is an AWS event stream's event ({@link Seen#awsEvents}) or an
+     * answer's one JSON document ({@link #loneDocumentTokens}); never in a sequence of documents that are no AWS
+     * events (a text stream's events, JSON lines): DashScope's native stream writes its answer so far as
+     * {@code output.text} in every event (its default {@code incremental_output: false}), which added up would count
+     * every prefix (round 494's over-count; round 504's, the same stream relayed as JSON lines). The
      * citations beside it ({@code citations[]}, a {@code citation} event) are not read: each repeats a span of the
      * answer ({@code generatedResponsePart.textResponsePart.text}) and the passages the model read
      * ({@code retrievedReferences[].content.text}), its input.
@@ -583,7 +592,7 @@ final class StreamText {
         if ("on_chat_model_stream".equals(event)) {
             sum = plus(sum, candidates[Rule.LANGCHAIN.ordinal()]);
         }
-        if (type == null && whole && (seen.awsEvents || seen.jsonBody)) {
+        if (type == null && whole && seen.awsEvents) {
             sum = plus(sum, candidates[Rule.KNOWLEDGE_BASE.ordinal()]);
         }
         if (!whole) {
@@ -608,6 +617,17 @@ final class StreamText {
             sum = plus(sum, candidates[Rule.INVOKE_MODEL.ordinal()]);
         }
         return plus(sum, candidates[Rule.OTHER_WHOLE.ordinal()]);
+    }
+
+    /**
+     * The current document's {@link #KNOWLEDGE_BASE_OUTPUT} where it is no AWS event (those count in
+     * {@link #documentTokens}): text that counts only if the document turns out to be the answer's only one
+     * ({@code UsageSniffer} knows how many it read), RetrieveAndGenerate's whole answer, never in a sequence of
+     * documents (round 504: DashScope's stream relayed as JSON lines, its answer so far in every line).
+     * {@code type} as {@link #documentTokens} takes it.
+     */
+    long loneDocumentTokens(String type) {
+        return type == null && whole && !seen.awsEvents ? candidates[Rule.KNOWLEDGE_BASE.ordinal()] : 0;
     }
 
     /** The document's top-level {@code output_index} (a Responses stream event's item). */
@@ -649,13 +669,6 @@ final class StreamText {
          * {@code :event-type} header ({@link AnswerDecoding}); not a text stream's, whose events a model may write.
          */
         private boolean awsEvents;
-        /** The documents are the answer's JSON body (one document, or a few in a row), not a text stream's events. */
-        private boolean jsonBody;
-
-        /** The answer's documents are its JSON body ({@link #jsonBody}). */
-        void jsonBody() {
-            jsonBody = true;
-        }
     }
 
     private final Seen seen;

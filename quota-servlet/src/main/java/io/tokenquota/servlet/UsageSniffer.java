@@ -196,9 +196,10 @@ final class UsageSniffer {
 
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
+        long body = oneBodyDocument() ? StreamText.plus(textTokens, loneText) : textTokens;
         long own = decoded != null ? decoded.carriedText()
-                : rawText == null || rawJson && !notJson ? textTokens
-                : StreamText.plus(textTokens, Math.max(0, StreamText.plus(rawText.tokens(), rawOverflow) - rawRepeated));
+                : rawText == null || rawJson && !notJson ? body
+                : StreamText.plus(body, Math.max(0, StreamText.plus(rawText.tokens(), rawOverflow) - rawRepeated));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
                 own = Math.max(own, other.carriedText());
@@ -208,6 +209,28 @@ final class UsageSniffer {
             own = StreamText.plus(own, e.carriedText());
         }
         return own;
+    }
+
+    /**
+     * The text of the answer's first JSON document that counts only if it is the answer's only one
+     * ({@link JsonDocumentScanner.Document#loneText}: a knowledge base's {@code output.text}), the document cut short
+     * when none ended before it.
+     */
+    private long loneText;
+    /** The answer's JSON broke off inside a document that was not accepted ({@link #finish}). */
+    private boolean cutDocument;
+
+    /**
+     * Whether the body read is one JSON document, where {@link #loneText} counts: one document ended (or one was
+     * cut short, none before it), none begun after it. Told here, where the documents are counted, and only here:
+     * a sequence of plain JSON documents (JSON lines, a JSON text sequence, an array's elements) is a stream whose
+     * documents may each repeat the answer so far (round 504: DashScope's application stream, its default
+     * {@code incremental_output: false}, relayed as JSON lines, 12 lines of a 2,620-token answer were charged the
+     * sum of their prefixes, 17,509); an AWS event stream's events are told by AWS's framing ({@code StreamText}).
+     */
+    private boolean oneBodyDocument() {
+        int read = documents + (cutDocument || json != null && documents > 0 && json.inValue() ? 1 : 0);
+        return read == 1;
     }
 
     /** A reader of JSON documents for this answer, counting their text when asked to. */
@@ -514,7 +537,6 @@ final class UsageSniffer {
         } else if (jsonBody) {
             json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-            seen.jsonBody();
             mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
             // an array may be a stream of documents (Gemini's streamGenerateContent without alt=sse) and a
             // sequence's records are; lines are told by a second document, not by a label, which a client's
@@ -537,7 +559,6 @@ final class UsageSniffer {
             // too few characters to tell (one byte written first): the server's own label decides
             json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-            seen.jsonBody();
         } else if (start.length() < 8 && sseLabel) {
             mode = Mode.SSE;
         } else {
@@ -950,9 +971,18 @@ final class UsageSniffer {
             // also after a parse failure: the usage complete before the break still counts
             markers.flush();
             json.feed(markers.bytes(), 0, markers.length());
+            // (the end of input inside a document fails the parser: whether it was cut inside one is told first)
+            boolean cut = !json.failed() && json.inValue();
+            int ended = documents;
             json.end();
             // a document cut short without usage is charged at least its text, as a whole one is (round 336)
             textTokens = StreamText.plus(textTokens, json.cutText());
+            if (cut && documents == ended) {
+                cutDocument = true;
+                if (documents == 0) {
+                    loneText = json.cutLoneText();
+                }
+            }
             jsonBroken = json.failed();
             json = null;
         }
@@ -1835,6 +1865,9 @@ final class UsageSniffer {
                     countStrings = StreamText.plus(Math.max(0, countStrings), counted.tokenStrings());
                 }
             }
+        }
+        if (!event && documents == 0) {
+            loneText = doc.loneText();
         }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;

@@ -460,6 +460,41 @@ final class StreamTextTest {
                 + "data: {\"output\":{\"text\":\"Hello there\",\"finish_reason\":\"stop\"}}\n\n"));
     }
 
+    /**
+     * Round 504: {@code output.text} counts in a body that is one JSON document (RetrieveAndGenerate's answer, cut
+     * short too), never in a sequence of plain JSON documents, where each may be the answer so far (DashScope's
+     * stream relayed as JSON lines, or as a JSON array); an AWS event stream's {@code output} events each count.
+     */
+    @Test
+    void outputTextCountsInOneJsonDocumentNotInASequenceOfThem() {
+        String first = "{\"output\":{\"text\":\"Hello\",\"finish_reason\":\"null\"}}";
+        String second = "{\"output\":{\"text\":\"Hello there\",\"finish_reason\":\"stop\"}}";
+        assertEquals(11, text("application/json", second));
+        assertEquals(11, text("application/json", second + "\n"));
+        // one document cut short (no usage came): its text so far
+        assertEquals(5, text("application/json", first.substring(0, first.length() - 10)));
+        // JSON lines, whatever the label; an array of them; a second line cut short
+        for (String type : new String[] {"application/x-ndjson", "application/json", ""}) {
+            assertEquals(0, text(type, first + "\n" + second + "\n"), type);
+        }
+        assertEquals(0, text("application/json", "[" + first + "," + second + "]"));
+        assertEquals(0, text("application/x-ndjson", first + "\n" + second.substring(0, 20)));
+        // AWS's events, each new text
+        assertEquals(5 + 6, eventsText("output", "{\"text\":\"Hello\"}", "output", "{\"text\":\" there\"}"));
+    }
+
+    /**
+     * Round 504: OptimizePrompt's stream carries no usage; its {@code analyzePromptEvent} message and the rewritten
+     * prompt of its {@code optimizedPromptEvent} are the model's output, told by the event types AWS sets.
+     */
+    @Test
+    void anOptimizedPromptCountsTheModelsAnalysisAndRewrite() {
+        assertEquals(8 + 11, eventsText("analyzePromptEvent", "{\"message\":\"Analysed\"}", "optimizedPromptEvent",
+                "{\"optimizedPrompt\":{\"textPrompt\":{\"text\":\"Hello there\"}}}"));
+        // a message of no such event counts nothing
+        assertEquals(0, eventsText("somethingElse", "{\"message\":\"Analysed\"}"));
+    }
+
     @Test
     void textIsNotCountedUnlessAsked() {
         UsageSniffer s = new UsageSniffer(0);

@@ -25,6 +25,22 @@ final class UsageSnifferTest {
         return s.usage();
     }
 
+    /**
+     * Round 504: a Model Studio application's usage counts per model ({@code usage.models[]}), added up; its stream's
+     * events (relayed as JSON lines) each count the output so far, and the last is the call's.
+     */
+    @Test
+    void aDashScopeApplicationsPerModelUsageIsAddedUp() {
+        String models = "{\"output\":{\"text\":\"Hi\"},\"usage\":{\"models\":[{\"model_id\":\"qwen-plus\","
+                + "\"input_tokens\":70,\"output_tokens\":30},{\"input_tokens\":5,\"output_tokens\":2,\"model_id\":\"qwen-max\"}]}}";
+        assertEquals(107L, sniff("application/json", models, 5));
+        String lines = "{\"output\":{\"text\":\"H\"},\"usage\":{\"models\":[{\"input_tokens\":70,\"output_tokens\":1}]}}\n"
+                + "{\"output\":{\"text\":\"Hi\"},\"usage\":{\"models\":[{\"input_tokens\":70,\"output_tokens\":2}]}}\n";
+        assertEquals(72L, sniff("application/x-ndjson", lines, 5));
+        // models named anywhere but under a usage are no counts
+        assertEquals(null, sniff("application/json", "{\"models\":[{\"input_tokens\":70,\"output_tokens\":30}]}", 5));
+    }
+
     /** {@code bytes} as a servlet writes them, {@code head} first shown to the sniffer as the response does. */
     private static Long sniffBytes(String contentType, String contentEncoding, byte[] bytes, int pieceSize) {
         UsageSniffer s = new UsageSniffer();

@@ -76,9 +76,18 @@ abstract class AbstractRound504 extends BedrockAgentRound {
 
     /** One application answer document as DashScope writes it (whole, or one streamed event's data). */
     static String appDocument(String text, boolean last) {
+        return appDocument(text, text, last);
+    }
+
+    /**
+     * One answer document whose usage counts {@code soFar}: DashScope's streamed events count the output so far
+     * whatever {@code incremental_output} says (fix round 504: this control counted each event's own text, which
+     * no DashScope stream reports).
+     */
+    static String appDocument(String text, String soFar, boolean last) {
         return "{\"output\":{\"session_id\":\"6105c965c31b40958a43dc93c28c7a59\",\"finish_reason\":"
                 + (last ? "\"stop\"" : "\"null\"") + ",\"text\":" + q(text) + "},\"usage\":{\"models\":[{"
-                + "\"input_tokens\":74,\"output_tokens\":" + TOKENS.estimate(text) + ",\"model_id\":\"qwen-plus\"}]},"
+                + "\"input_tokens\":74,\"output_tokens\":" + TOKENS.estimate(soFar) + ",\"model_id\":\"qwen-plus\"}]},"
                 + "\"request_id\":\"e4b1b1a4-7a0c-9f0e-8b5d-3c2f1a0e9d8c\"}";
     }
 
@@ -116,7 +125,7 @@ abstract class AbstractRound504 extends BedrockAgentRound {
                 for (int i = 0; i < PARAGRAPHS.size(); i++) {
                     soFar.append(PARAGRAPHS.get(i));
                     String text = shape.equals("app-lines") ? soFar.toString() : PARAGRAPHS.get(i);
-                    out.writeBytes((appDocument(text, i == PARAGRAPHS.size() - 1) + "\n")
+                    out.writeBytes((appDocument(text, soFar.toString(), i == PARAGRAPHS.size() - 1) + "\n")
                             .getBytes(StandardCharsets.UTF_8));
                 }
                 resp.setContentType("application/x-ndjson");
