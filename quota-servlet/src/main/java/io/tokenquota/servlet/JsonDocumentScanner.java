@@ -824,6 +824,19 @@ final class JsonDocumentScanner {
     }
 
     /**
+     * Tells {@link #text} which of the answer's strings begin with the request's prompt ({@link PromptEcho}), which
+     * the text rules count without it; {@code null}: the request sent none. After {@link #countText}.
+     */
+    void promptSent(PromptEcho prompt) {
+        echoed = text == null ? null : prompt;
+        echo = echoed == null ? null : prompt.reader();
+    }
+
+    /** The request's prompt ({@link #promptSent}) and the reader of the current string's text against it. */
+    private PromptEcho echoed;
+    private PromptEcho.Reader echo;
+
+    /**
      * The tokens of the root-level strings read since the last call (a data stream's text part is a
      * JSON string alone), and forgets them; 0 unless text is counted.
      */
@@ -1104,6 +1117,9 @@ final class JsonDocumentScanner {
                     eliding = false;
                     if (text != null && structDepth <= KEPT_DEPTH) {
                         text.opened();
+                        if (echo != null) {
+                            echo.start();
+                        }
                     }
                     return structDepth <= KEPT_DEPTH;
                 }
@@ -1132,6 +1148,9 @@ final class JsonDocumentScanner {
             }
             return false;
         }
+        if (echo != null && (afterBackslash || hexLeft > 0 || b != '"')) {
+            echo.accept(b);
+        }
         boolean boundary = !afterBackslash && hexLeft == 0 && (b & 0xC0) != 0x80;
         if (afterBackslash) {
             afterBackslash = false;
@@ -1146,6 +1165,9 @@ final class JsonDocumentScanner {
             inString = false;
             if (eliding && text != null) {
                 text.elided(kept, dropped);
+            }
+            if (echo != null && echo.end()) {
+                text.beginsWithPrompt(echo.length(), echoed.length);
             }
             return true;
         }

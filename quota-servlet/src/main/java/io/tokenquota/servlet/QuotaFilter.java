@@ -1295,6 +1295,8 @@ public final class QuotaFilter implements Filter {
         // that sends a body (JSON, a form, multipart) sends what a call sends (a route mapped for every method)
         boolean reads = ("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod())) && !sendsBody;
         sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
+        // a text generation answer may repeat the prompt ahead of what the model wrote (return_full_text)
+        sniffer.promptSent(PromptEcho.sentIn(sentBody));
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
         // every Accept line: a list header may be split over several, and a framework reads them all

@@ -184,6 +184,15 @@ final class StreamText {
     private static final Set<String> GENERATED = Set.of("generated_text", "translation_text", "summary_text",
             "results[].generated_text");
     /**
+     * Text generation's answer text among {@link #GENERATED}: Hugging Face's {@code generated_text} holds the prompt
+     * ahead of the completion whenever {@code return_full_text} is true (the Inference API's and transformers'
+     * default, TGI's when asked), and the prompt is the request's input, counted there already. One that begins
+     * with the request's {@code inputs} ({@link PromptEcho}, told by the text itself, whatever the request said of
+     * {@code return_full_text}) counts only what follows it (round 506: a 312-token completion after a
+     * 4,366-token prompt was charged 9,054 where its hold, 4,866, was owed).
+     */
+    private static final Set<String> GENERATED_TEXT = Set.of("generated_text", "results[].generated_text");
+    /**
      * Mistral's Conversations (Agents) API's whole answer ({@code "object": "conversation.response"}, round 503: one
      * relayed without {@code usage} was charged its hold, 1,007 for 4,366 tokens of text): its {@code outputs[]}
      * entries' {@code content} (a {@code message.output}'s text, or its chunks' {@code text} and a ThinkChunk's
@@ -389,6 +398,50 @@ final class StreamText {
         while (!cut.isEmpty() && cut.peekFirst()[0] < parsed) {
             cut.removeFirst();
         }
+        while (!prompted.isEmpty() && prompted.peekFirst()[0] < parsed) {
+            prompted.removeFirst();
+        }
+    }
+
+    /**
+     * The string closed last begins with the request's prompt ({@link PromptEcho}): its text is {@code length}
+     * bytes of UTF-8, the prompt's {@code prompt} of them.
+     */
+    void beginsWithPrompt(long length, long prompt) {
+        prompted.addLast(new long[] {opened, length, prompt});
+    }
+
+    /** {ordinal, text bytes, prompt bytes} of each string that begins with the request's prompt, in order. */
+    private final ArrayDeque<long[]> prompted = new ArrayDeque<>();
+
+    /** The string just parsed, if it begins with the request's prompt: {ordinal, text bytes, prompt bytes}. */
+    private long[] promptOfCurrent() {
+        if (cuts != null) {
+            return cuts.promptOfCurrent();
+        }
+        long[] p = prompted.peekFirst();
+        return p != null && p[0] == parsed ? p : null;
+    }
+
+    /**
+     * The tokens of the string just parsed past the request's prompt it begins with ({@code p}, from
+     * {@link #promptOfCurrent}): the text that follows it when the string was kept whole; else the bytes that
+     * follow it at the rate of the string's kept part, as {@link #scaled} counts a cut string.
+     */
+    private long afterPrompt(String value, long[] p) {
+        long[] c = cutOfCurrent();
+        if (c == null) {
+            byte[] bytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            int from = (int) Math.min(bytes.length, p[2]);
+            return Math.max(0, estimator.estimate(
+                    new String(bytes, from, bytes.length - from, java.nio.charset.StandardCharsets.UTF_8)));
+        }
+        long keptBytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        if (keptBytes == 0) {
+            return 0;
+        }
+        double after = (double) Math.max(0, estimator.estimate(value)) * Math.max(0, p[1] - p[2]) / keptBytes;
+        return after >= Long.MAX_VALUE ? Long.MAX_VALUE : (long) Math.ceil(after);
     }
 
     /** A root-level string value. */
@@ -452,7 +505,9 @@ final class StreamText {
         seen.argsStreamed |= "argsTextDelta".equals(path);
         tokenSeen |= "token.text".equals(path);
         if (rule != null || CONTENT_CHUNK_TEXT.equals(path)) {
-            long tokens = rule == Rule.AGENT_CHUNK ? base64Text(value) : tokens(value);
+            long[] prompt = GENERATED_TEXT.contains(path) ? promptOfCurrent() : null;
+            long tokens = rule == Rule.AGENT_CHUNK ? base64Text(value)
+                    : prompt != null ? afterPrompt(value, prompt) : tokens(value);
             if (rule != null) {
                 add(rule, tokens);
             }

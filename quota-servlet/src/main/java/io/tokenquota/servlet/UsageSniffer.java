@@ -73,6 +73,7 @@ final class UsageSniffer {
         other.sentBack = sentBack;
         other.textEstimator = textEstimator;
         other.echoes = echoes;
+        other.prompt = prompt;
         other.budget = budget;
         other.countRaw = countRaw;
         other.accepted = accepted;
@@ -96,6 +97,16 @@ final class UsageSniffer {
 
     /** Whether text written raw counts too ({@link RawText}), besides the formats' deltas. */
     private boolean countRaw;
+
+    /**
+     * The prompt the request sent ({@link PromptEcho#sentIn}), read when the answer's text is first counted: an
+     * answer's text that begins with it counts without it ({@link StreamText}); {@code null} when none is told.
+     */
+    synchronized void promptSent(java.util.function.Supplier<PromptEcho> prompt) {
+        this.prompt = prompt;
+    }
+
+    private java.util.function.Supplier<PromptEcho> prompt;
 
     /**
      * How far the text counted may pass a budget the request named before it counts: the estimator's
@@ -243,6 +254,9 @@ final class UsageSniffer {
         if (textEstimator != null) {
             // a whole answer's text counts where raw text does: not in the answer to a read (stored text)
             scanner.countText(textEstimator, countRaw, seen);
+            if (prompt != null) {
+                scanner.promptSent(prompt.get());
+            }
         }
         return scanner;
     }

@@ -504,4 +504,63 @@ final class StreamTextTest {
         s.finish();
         assertEquals(0, s.textTokens());
     }
+    /** The text of a JSON answer to a request whose {@code inputs} is {@code prompt}, fed in pieces of 7 bytes. */
+    private static long textAfterPrompt(String prompt, String body) {
+        return textAfterPrompt(prompt, "application/json", body);
+    }
+
+    private static long textAfterPrompt(String prompt, String contentType, String body) {
+        UsageSniffer s = new UsageSniffer(0);
+        s.countText(CHARS, () -> 0, -1, true);
+        String request = "{\"inputs\":" + quote(prompt) + ",\"parameters\":{\"return_full_text\":true}}";
+        s.promptSent(PromptEcho.sentIn(request.getBytes(StandardCharsets.UTF_8)));
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        s.begin(contentType, null, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, 7)));
+        for (int i = 0; i < bytes.length; i += 7) {
+            s.feed(bytes, i, Math.min(7, bytes.length - i));
+        }
+        s.finish();
+        return s.textTokens();
+    }
+
+    /**
+     * Round 506: a Hugging Face {@code generated_text} that begins with the request's {@code inputs}
+     * ({@code return_full_text}) counts what follows the prompt, told by the text itself: however the answer escapes
+     * it, short or past what the scanner keeps of a string. Text that only starts like the prompt counts whole.
+     */
+    @Test
+    void aGeneratedTextThatBeginsWithThePromptCountsWhatFollowsIt() {
+        // kept whole: the completion alone, in the list shape and TGI's object
+        assertEquals(12, text("application/json", "[{\"generated_text\":\"Hello, world\"}]"));
+        assertEquals(6, textAfterPrompt("Hello,", "[{\"generated_text\":\"Hello, world\"}]"));
+        assertEquals(6, textAfterPrompt("Hello,", "{\"generated_text\":\"Hello, world\"}"));
+        // the same answer relayed as a stream's only event
+        assertEquals(6, textAfterPrompt("Hello,", "text/event-stream", "data: {\"generated_text\":\"Hello, world\"}\n\n"));
+        // the prompt written with other escapes than the request's (\u00e9, \/, a surrogate pair) is the same text
+        assertEquals(4, textAfterPrompt("caf\u00e9/\uD83D\uDE00\n", "[{\"generated_text\":\"caf\\u00e9\\/"
+                + "\\ud83d\\ude00\\nwxyz\"}]"));
+        // a completion alone, or one that starts as the prompt does, counts whole
+        assertEquals(5, textAfterPrompt("Hello,", "[{\"generated_text\":\"world\"}]"));
+        assertEquals(5, textAfterPrompt("Hello, there", "[{\"generated_text\":\"Hello\"}]"));
+        // past what the scanner keeps of a string (256 bytes): the prompt's 4,000 characters are not counted, a
+        // completion of 1,000 is, at the rate of the kept part (one a character here)
+        String prompt = "p".repeat(1_999) + "q" + "r".repeat(2_000);
+        assertEquals(1_000, textAfterPrompt(prompt, "[{\"generated_text\":" + quote(prompt + "c".repeat(1_000))
+                + "}]"));
+        // the same first 2,000 characters, then other text: no repeat of the prompt, all of it counts
+        String other = "p".repeat(1_999) + "x" + "r".repeat(2_000) + "c".repeat(1_000);
+        assertEquals(5_000, textAfterPrompt(prompt, "[{\"generated_text\":" + quote(other) + "}]"));
+        // the prompt repeated elsewhere than a generated_text (an application's field) is not told apart
+        assertEquals(12, textAfterPrompt("Hello,", "{\"object\":\"chat.completion\",\"choices\":[{\"message\":"
+                + "{\"content\":\"Hello, world\"}}]}"));
+    }
+
+    /** {@code text} as a JSON string. */
+    private static String quote(String text) {
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(text);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
 }
