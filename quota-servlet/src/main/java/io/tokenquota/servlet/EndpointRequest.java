@@ -334,6 +334,10 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         private volatile boolean started;
         /** What the include reported when it returned, through its holder ({@link #includeReturned}). */
         private Object inside;
+        /** The include that started it, by its dispatch's type and path ({@link #madeBy}); null: by name. */
+        private volatile String include;
+        /** The include's cycle whose call this one goes on with ({@link #madeBy}); null: a call of its own. */
+        private volatile IncludeCycle resumes;
         /** The figure last set through this request since the include returned; null: none. */
         private volatile Object late;
 
@@ -363,6 +367,38 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         synchronized void dispatched() {
             dispatched = true;
             owned = false;
+        }
+
+        /**
+         * The include {@code include} (its dispatch's type and path; null: one by name, which has none), made through
+         * {@code request}, started this cycle and returned. Inside the dispatch of an include's cycle, the same include
+         * made again is that include's call going on, not a call of its own: a cycle dispatched back runs the page
+         * again, which includes the same endpoint again, and that endpoint writes the answer of the call its worker
+         * reported (Spring's {@code DeferredResult}); when that answer is itself async (a {@code ResponseBodyEmitter},
+         * a {@code StreamingResponseBody}) it starts a second cycle to write it. Read as a call of its own, that
+         * cycle's bytes were the page's usage beside the figure of the one call they answer (round 509: 8,000 for
+         * 4,000). So this cycle resumes the dispatched one's call: what it writes is covered by its own figure if it
+         * reports one (a call of its own, counted beside), else by the one it resumes
+         * ({@code QuotaResponse#coverLateWrites}). Another include the dispatch makes (a related fragment in the
+         * view) is another endpoint, and its cycle a call of its own (round 499). The dispatch's request is, or wraps,
+         * the cycle it dispatches: the first cycle request {@code request} wraps, if dispatched, is the one whose
+         * dispatch made this include.
+         */
+        void madeBy(String include, jakarta.servlet.ServletRequest request) {
+            this.include = include;
+            for (jakarta.servlet.ServletRequest r = request; r != null; r = wrapped(r)) {
+                if (r instanceof IncludeCycle dispatch && dispatch != this) {
+                    if (include != null && dispatch.wasDispatched() && include.equals(dispatch.include)) {
+                        resumes = dispatch;
+                    }
+                    return;
+                }
+            }
+        }
+
+        /** The include's cycle whose call this one goes on with ({@link #madeBy}); null: a call of its own. */
+        IncludeCycle resumes() {
+            return resumes;
         }
 
         /** The container started the async cycle this request was made for. */

@@ -1508,7 +1508,8 @@ public final class QuotaFilter implements Filter {
      * and taking the place of what the include reported before, never the page's own figure (round 473); and what
      * its worker writes through the cycle's response after the include returned is the include's answer, under its
      * status, covered by that figure ({@link QuotaResponse#throughInclude}, round 478), as is what the cycle's
-     * dispatch writes, the answer of the call that figure stands for (round 485).
+     * dispatch writes, the answer of the call that figure stands for (round 485), and what a cycle the same include,
+     * made again by that dispatch, starts to write that answer ({@link EndpointRequest.IncludeCycle#madeBy}, round 509).
      */
     private void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -1562,6 +1563,11 @@ public final class QuotaFilter implements Filter {
             EndpointRequest.IncludeCycle cycle = end.cycle;
             // closed to the cycle's request first: a worker's write from now on is kept in the cycle, never the holder's
             Object reported = cycle == null ? holder.reportedActual() : cycle.includeReturned(holder);
+            if (cycle != null) {
+                // the same include made again in the dispatch of its cycle goes on with that cycle's call (round 509)
+                HttpServletRequest include = (HttpServletRequest) req;
+                cycle.madeBy(byName(include) ? null : dispatchOf(include), req);
+            }
             end.reported = reported;
             setUnreported(req, before);
             holder.restoreReportedActual(kept);

@@ -387,8 +387,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /**
      * Covers, once, the usage and the text each include's async cycle wrote after the include returned when the
-     * include's figure can be charged: that figure stands for them, as for what it wrote while it ran. Read as the
-     * call settles, since the worker may report after it wrote. Callers hold this.
+     * include's figure can be charged ({@link #covered}): that figure stands for them, as for what it wrote while it
+     * ran. Read as the call settles, since the worker may report after it wrote. Callers hold this.
      */
     private void coverLateWrites() {
         if (lateCovered) {
@@ -396,13 +396,32 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
         lateCovered = true;
         for (LateWrites late : lateWrites.values()) {
-            if (late.figure.getAsBoolean()) {
+            if (covered(late)) {
                 if (late.usage > 0) {
                     coveredUsage += late.usage;
                 }
                 sniffer.cover(late.text);
             }
         }
+    }
+
+    /**
+     * Whether a figure the ledger can charge stands for what {@code late}'s cycle wrote: its include's, else, for a
+     * cycle that goes on with the call of a cycle whose dispatch made the same include again
+     * ({@link EndpointRequest.IncludeCycle#madeBy}), that call's figure (round 509: the dispatch back starting a
+     * second cycle to write the answer its worker reported was charged 8,000 for 4,000). A figure of its own is a
+     * call of its own, counted beside the first's. Callers hold this.
+     */
+    private boolean covered(LateWrites late) {
+        // each cycle resumes one started before it: the chain ends, but is never followed past every cycle
+        for (int left = lateWrites.size(); late != null && left > 0; left--) {
+            if (late.figure.getAsBoolean()) {
+                return true;
+            }
+            EndpointRequest.IncludeCycle resumed = late.cycle.resumes();
+            late = resumed == null ? null : lateWrites.get(resumed);
+        }
+        return false;
     }
 
     /**

@@ -147,4 +147,39 @@ final class EndpointRequestTest {
         assertSame(passedDown, own.getRequest(), "its own, over the one it was given");
         assertSame(own, endpoint.includeEnds(null));
     }
+
+    /**
+     * Inside the dispatch of an include's cycle, the same include made again and starting a cycle goes on with the
+     * dispatched cycle's call (round 509: a dispatch back writing that call's answer on a second cycle was charged it
+     * twice); another include there (round 499's related fragment), one by name, or one outside any dispatch of a
+     * cycle has a call of its own.
+     */
+    @Test
+    void theSameIncludeMadeAgainInTheDispatchOfItsCycleResumesThatCyclesCall() {
+        HttpServletRequest raw = (HttpServletRequest) Proxy.newProxyInstance(HttpServletRequest.class.getClassLoader(),
+                new Class<?>[] {HttpServletRequest.class}, (proxy, method, args) -> null);
+        String v1 = "INCLUDE /ai/v1/chat /ai/v1/chat";
+        EndpointRequest.IncludeCycle first = new EndpointRequest.IncludeCycle(raw);
+        first.madeBy(v1, new jakarta.servlet.http.HttpServletRequestWrapper(raw));
+        assertNull(first.resumes(), "made in the page's own dispatch");
+        // the container's include wrapper over the dispatch's request, the cycle it dispatches
+        jakarta.servlet.ServletRequest inDispatch = new jakarta.servlet.http.HttpServletRequestWrapper(first);
+        EndpointRequest.IncludeCycle early = new EndpointRequest.IncludeCycle(raw);
+        early.madeBy(v1, inDispatch);
+        assertNull(early.resumes(), "not dispatched yet: no dispatch of it runs");
+        first.dispatched();
+        EndpointRequest.IncludeCycle second = new EndpointRequest.IncludeCycle(raw);
+        second.madeBy(v1, inDispatch);
+        assertSame(first, second.resumes());
+        EndpointRequest.IncludeCycle related = new EndpointRequest.IncludeCycle(raw);
+        related.madeBy("INCLUDE /ai/v1/related /ai/v1/related", inDispatch);
+        assertNull(related.resumes(), "another endpoint's call");
+        EndpointRequest.IncludeCycle named = new EndpointRequest.IncludeCycle(raw);
+        named.madeBy(null, inDispatch);
+        assertNull(named.resumes(), "an include by name has no path to tell it by");
+        // Spring's form on Tomcat: the second cycle's request is made over the first's, which the dispatch passes
+        EndpointRequest.IncludeCycle overFirst = new EndpointRequest.IncludeCycle(first);
+        overFirst.madeBy(v1, inDispatch);
+        assertSame(first, overFirst.resumes());
+    }
 }

@@ -316,4 +316,40 @@ final class QuotaResponseTest {
         assertEquals(0L, coveredWhenAFragmentsCycleWritesInTheDispatch(true));
         assertEquals(0L, coveredWhenAFragmentsCycleWritesInTheDispatch(false), "control: over the page's response");
     }
+
+    /**
+     * The dispatch back of an include's cycle ({@code firstFigure}: whether its worker reported the call) makes that
+     * include again, which starts a second cycle ({@code resumes}: made by the same include, as
+     * {@link EndpointRequest.IncludeCycle#madeBy} tells; {@code ownFigure}: whether it reports a call of its own) whose
+     * worker writes {@link #COMPLETION}. Returns the page's covered usage.
+     */
+    private static long coveredWhenASecondCycleWritesInTheDispatchBack(boolean firstFigure, boolean resumes,
+                                                                      boolean ownFigure) throws Exception {
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle first = cycle();
+        first.madeBy("INCLUDE /ai/v1/chat /ai/v1/chat", null);
+        includeReturns(page, first, firstFigure);
+        first.dispatched();
+        EndpointRequest.IncludeCycle second = cycle();
+        second.madeBy(resumes ? "INCLUDE /ai/v1/chat /ai/v1/chat" : "INCLUDE /ai/v1/related /ai/v1/related",
+                new jakarta.servlet.http.HttpServletRequestWrapper(first));
+        page.nestedInclude(() -> { }, () -> false, () -> second, () -> ownFigure);
+        QuotaResponse.throughInclude(second, page).getOutputStream().write(COMPLETION);
+        page.endSniffing();
+        assertEquals(10_000L, page.sniffer().usage());
+        return page.coveredUsage();
+    }
+
+    @Test
+    void aSecondCycleGoingOnWithTheDispatchedCyclesCallIsCoveredByItsFigure() throws Exception {
+        // round 509: the answer of the call the first cycle's worker reported, written on the dispatch's own cycle
+        assertEquals(10_000L, coveredWhenASecondCycleWritesInTheDispatchBack(true, true, false));
+        // a figure of its own stands for it, as any include's (counted beside the first's)
+        assertEquals(10_000L, coveredWhenASecondCycleWritesInTheDispatchBack(false, true, true));
+        // no figure for either: the usage is the only reading of that call
+        assertEquals(0L, coveredWhenASecondCycleWritesInTheDispatchBack(false, true, false));
+        // another include's cycle is a call of its own (round 499)
+        assertEquals(0L, coveredWhenASecondCycleWritesInTheDispatchBack(true, false, false));
+    }
 }

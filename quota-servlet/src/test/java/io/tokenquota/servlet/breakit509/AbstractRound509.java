@@ -52,13 +52,22 @@ abstract class AbstractRound509 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        Deployment d = Deployment.create().filter("quota", filter, "/*");
+        return servlets(Deployment.create().filter("quota", filter, "/*"), "/ai");
+    }
+
+    /**
+     * Adds, under {@code base}, each shape's v1 ({@code base/v1/<shape>}) and the shim including it
+     * ({@code base/v2/<shape>}), and for the second cycles the two-call controls ({@code base/v2/two-<shape>}).
+     */
+    static Deployment servlets(Deployment d, String base) {
         for (Second second : Second.values()) {
             String name = second.name().toLowerCase().replace('_', '-');
-            d.servlet("v1-" + name, v1Chat(second, CALL, false), "/ai/v1/" + name)
-                    .servlet("v2-" + name, PAGES.shim("/ai/v1/" + name, null), "/ai/v2/" + name)
-                    .servlet("v1-two-" + name, v1Chat(second, SMALL, true), "/ai/v1/two-" + name)
-                    .servlet("v2-two-" + name, PAGES.shim("/ai/v1/two-" + name, null), "/ai/v2/two-" + name);
+            d.servlet("v1-" + name, v1Chat(second, CALL, false), base + "/v1/" + name)
+                    .servlet("v2-" + name, PAGES.shim(base + "/v1/" + name, null), base + "/v2/" + name);
+            if (second != Second.IN_DISPATCH) {
+                d.servlet("v1-two-" + name, v1Chat(second, SMALL, true), base + "/v1/two-" + name)
+                        .servlet("v2-two-" + name, PAGES.shim(base + "/v1/two-" + name, null), base + "/v2/two-" + name);
+            }
         }
         return d;
     }
