@@ -13,7 +13,9 @@ import java.util.zip.Inflater;
 
 /**
  * A PDF's page objects, counted from its bytes as a reader's lexer reads them (ISO 32000-1 7.2-7.3), by
- * hand rather than with PDFBox (decisions.md, "PDF pages, read by hand"). White space and comments
+ * hand rather than with PDFBox (decisions.md, "PDF pages, read by hand"). The objects are those the
+ * file's cross-reference data places, each lexed at its offset (round 505), or, when that data is missing
+ * or broken, those read in file order as below. White space and comments
  * ({@code %} to the end of the line) separate tokens, a literal string ({@code (...)}, nested, with
  * backslash escapes) and a hex string ({@code <...>}) are one token each, names are read with their
  * {@code #xx} escapes decoded, and {@code N G obj ... endobj}, {@code <<...>>}, {@code [...]} and
@@ -30,7 +32,8 @@ import java.util.zip.Inflater;
  * version in file order (an incremental update rewrites pages: round 495). A stream with {@code /N} and
  * {@code /First} is read as an object stream whatever its {@code /Type} (readers reach one through the
  * cross-reference stream), decoded through its filter chain ({@code /Filter} also as a reference to
- * another object), each stream within its own bound. The work is linear in the file's size.
+ * another object), each stream within its own bound and all within one {@link Budget}. The work is
+ * linear in the file's size.
  */
 final class PdfPages {
     /** The most one of a PDF's object streams is decoded to; a stream that decodes to more is skipped. */
@@ -50,9 +53,39 @@ final class PdfPages {
     private static final int LOOKAHEAD_PER_BYTE = 4;
     /** Containers nested deeper than this are skipped, not parsed (no stack a file can exhaust). */
     private static final int MAX_DEPTH = 64;
+    /**
+     * The most all of a file's object streams decode to together, counting what a stream rejected for its
+     * own bound inflated before it stopped (round 505: twelve streams of 80 KB, each within its own bound,
+     * decoded to 96 MB): the decoding a file asks for has one bound, whatever the number of its streams.
+     */
+    static final int DECODED_TOTAL = 8 << 20;
+    /**
+     * The most tokens read from all decoded object streams together (round 505: 8 MB of {@code 3 0 R} in
+     * one {@code /Kids}, 1.3 million references per stream, allocated gigabytes): an honest file's object
+     * streams hold a few tokens per object. Decoded text is the only input larger than the file itself.
+     */
+    static final long DECODED_TOKENS = 1_000_000;
+    /** How far from the end of the file {@code startxref} may be (readers search the last kilobyte or so). */
+    private static final int XREF_TAIL = 4096;
+    /**
+     * Bytes lexed in all, per byte of the file, when objects are read at the offsets the cross-reference
+     * data gives: objects do not overlap in a well-formed file; past it the data is not trusted (offsets
+     * that make one span lexed again and again) and the file is read in order.
+     */
+    private static final int LEXED_PER_BYTE = 2;
+    /** A free cross-reference entry: the object number is deleted in that update. */
+    private static final long[] FREE = {0};
 
     private final byte[] pdf;
-    private final Lexer lexer;
+    private Lexer lexer;
+    /** What decoded object streams may still cost this count: one budget shared by every stream. */
+    private final Budget budget;
+    /** Each object number's newest cross-reference entry ({@code {1, offset}}, {@code {2, stream}} or {@link #FREE}); null when the file is read in order. */
+    private Map<Long, long[]> xref;
+    /** Cross-reference rows a file may still have read: its entries cannot outnumber its bytes. */
+    private long rows;
+    /** Page objects counted for object streams a budget left unread: as many as each may hold. */
+    private long unread;
     /** Each object number's last version. */
     private final Map<Long, Obj> objects = new HashMap<>();
     private final List<ObjectStream> objectStreams = new ArrayList<>();
@@ -66,12 +99,22 @@ final class PdfPages {
         this.pdf = pdf;
         this.lexer = new Lexer(pdf, start(pdf), pdf.length);
         this.lookahead = (long) LOOKAHEAD_PER_BYTE * pdf.length;
+        this.budget = new Budget();
+        this.rows = Math.max(1024, pdf.length / 4);
     }
 
-    /** The page objects of a PDF or of a piece of one; 0 when none. */
+    /**
+     * The page objects of a PDF or of a piece of one; 0 when none. A file is read as readers read it,
+     * through its cross-reference data (each object lexed at its offset, a stream's data never lexed),
+     * and in order, as readers reconstruct one, only when that data is missing or broken (a piece of a
+     * file has none).
+     */
     static long pageObjects(byte[] pdf) {
         PdfPages pages = new PdfPages(pdf);
-        pages.read();
+        if (!pages.readThroughXref()) {
+            pages = new PdfPages(pdf);
+            pages.read();
+        }
         pages.readObjectStreams();
         return pages.count();
     }
@@ -105,6 +148,293 @@ final class PdfPages {
         int endstream = indexOf(pdf, "endstream", 0, pdf.length);
         int endobj = indexOf(pdf, "endobj", 0, pdf.length);
         return endstream >= 0 && (endobj < 0 || endstream < endobj) ? endstream + "endstream".length() : 0;
+    }
+
+    /**
+     * Reads the objects the file's cross-reference data names (ISO 32000-1 7.5.4-7.5.8): from the
+     * {@code startxref} at its end, the table or cross-reference stream there and each older one its
+     * {@code /Prev} names (an incremental update's, whose entries a newer one overrides), a hybrid file's
+     * {@code /XRefStm} too; each object is lexed at its offset, so nothing inside a stream's data (an
+     * attached PDF, metadata holding {@code endstream}) is read as objects, whatever its {@code /Length}
+     * (round 505). False, with nothing kept, when the data is missing or broken: an offset that does not
+     * point at its object's {@code N G obj} (offsets may count from the header when bytes precede it, as
+     * PDFBox allows), a table or stream that does not parse, or objects that overlap more than
+     * {@link #LEXED_PER_BYTE} allows; the file is then read in order, as pdf.js and PDFBox reconstruct it.
+     */
+    private boolean readThroughXref() {
+        int at = lastIndexOf(pdf, "startxref", Math.max(0, pdf.length - XREF_TAIL));
+        if (at < 0) {
+            return false;
+        }
+        Token offset = new Lexer(pdf, at + "startxref".length(), Math.min(pdf.length, at + 64)).next();
+        if (offset.kind != Kind.INT) {
+            return false;
+        }
+        int header = indexOf(pdf, "%PDF-", 0, Math.min(pdf.length, HEADER_WITHIN));
+        for (int base : header > 0 ? new int[] {0, header} : new int[] {0}) {
+            rows = Math.max(1024, pdf.length / 4);
+            Map<Long, long[]> entries = sections(offset.number + base, base);
+            if (entries != null && placed(entries)) {
+                xref = entries;
+                if (readObjects()) {
+                    return true;
+                }
+                xref = null;
+                objects.clear();
+                objectStreams.clear();
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /** The entries of the cross-reference sections from {@code at} back through {@code /Prev}, the newest of each number; null when one is broken. */
+    private Map<Long, long[]> sections(long at, int base) {
+        Map<Long, long[]> entries = new HashMap<>();
+        Set<Long> seen = new HashSet<>();
+        while (at >= 0) {
+            if (at >= pdf.length || !seen.add(at)) {
+                return null;
+            }
+            lexer = new Lexer(pdf, (int) at, pdf.length);
+            Map<?, ?> trailer = lexer.next().isKeyword("xref") ? table(entries, base) : xrefStream((int) at, entries, base);
+            if (trailer == null) {
+                return null;
+            }
+            at = trailer.get("Prev") instanceof Long prev ? prev + base : -1;
+        }
+        return entries;
+    }
+
+    /** A cross-reference table's rows (the lexer after {@code xref}); its trailer, or null when it does not parse. */
+    private Map<?, ?> table(Map<Long, long[]> entries, int base) {
+        List<Long> free = new ArrayList<>();
+        while (true) {
+            Token first = lexer.next();
+            if (first.isKeyword("trailer")) {
+                break;
+            }
+            Token count = lexer.next();
+            if (first.kind != Kind.INT || count.kind != Kind.INT || first.number < 0 || count.number < 0) {
+                return null;
+            }
+            for (long i = 0; i < count.number; i++) {
+                Token offset = lexer.next();
+                Token generation = lexer.next();
+                Token use = lexer.next();
+                if (--rows < 0 || offset.kind != Kind.INT || generation.kind != Kind.INT
+                        || !(use.isKeyword("n") || use.isKeyword("f"))) {
+                    return null;
+                }
+                if (use.isKeyword("n")) {
+                    entries.putIfAbsent(first.number + i, new long[] {1, offset.number + base});
+                } else {
+                    free.add(first.number + i);
+                }
+            }
+        }
+        if (!(value(0) instanceof Map<?, ?> trailer)) {
+            return null;
+        }
+        // a hybrid file: the stream holds the objects the table lists as free (ISO 32000-1 7.5.8.4)
+        if (trailer.get("XRefStm") instanceof Long stream
+                && (stream + base >= pdf.length || xrefStream((int) (stream + base), entries, base) == null)) {
+            return null;
+        }
+        for (long number : free) {
+            entries.putIfAbsent(number, FREE);
+        }
+        return trailer;
+    }
+
+    /** A cross-reference stream's rows (ISO 32000-1 7.5.8); its dictionary, or null when it does not parse or decode. */
+    private Map<?, ?> xrefStream(int at, Map<Long, long[]> entries, int base) {
+        lexer = new Lexer(pdf, at, pdf.length);
+        if (lexer.next().kind != Kind.INT || lexer.next().kind != Kind.INT || !lexer.next().isKeyword("obj")
+                || !(value(0) instanceof Map<?, ?> dict)) {
+            return null;
+        }
+        Token stream = lexer.next();
+        List<?> w = dict.get("W") instanceof List<?> l ? l : List.of();
+        if (!stream.isKeyword("stream") || w.size() != 3 || !w.stream().allMatch(v -> v instanceof Long n && n >= 0 && n <= 8)) {
+            return null;
+        }
+        int[] widths = w.stream().mapToInt(v -> (int) (long) (Long) v).toArray();
+        int data = dataStart(stream.end);
+        int end = dict.get("Length") instanceof Long length ? endsAt(data, length) : -1;
+        end = end >= 0 ? end : indexOf(pdf, "endstream", data, pdf.length);
+        Object filter = dict.get("Filter");
+        List<String> filters = new ArrayList<>();
+        for (Object f : filter instanceof List<?> list ? list : filter == null ? List.of() : List.of(filter)) {
+            if (!(f instanceof Name name)) {
+                return null;
+            }
+            filters.add(name.text());
+        }
+        Object parms = dict.get("DecodeParms") instanceof List<?> list && !list.isEmpty() ? list.get(list.size() - 1) : dict.get("DecodeParms");
+        if (end < 0 || !supported(filters)) {
+            return null;
+        }
+        byte[] bytes = decode(filters, pdf, data, end, (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * (end - data)));
+        int row = widths[0] + widths[1] + widths[2];
+        if (bytes == null || row == 0 || (bytes = unpredict(bytes, parms)) == null) {
+            return null;
+        }
+        List<?> index = dict.get("Index") instanceof List<?> l ? l
+                : dict.get("Size") instanceof Long size ? List.of(0L, size) : List.of();
+        int r = 0;
+        for (int k = 0; k + 1 < index.size(); k += 2) {
+            if (!(index.get(k) instanceof Long first) || !(index.get(k + 1) instanceof Long count) || first < 0) {
+                return null;
+            }
+            for (long i = 0; i < count && (r + 1) * row <= bytes.length; i++, r++) {
+                if (--rows < 0) {
+                    return null;
+                }
+                int p = r * row;
+                long type = widths[0] == 0 ? 1 : field(bytes, p, widths[0]);
+                long second = field(bytes, p + widths[0], widths[1]);
+                long[] entry = type == 0 ? FREE : type == 1 ? new long[] {1, second + base} : type == 2 ? new long[] {2, second} : null;
+                if (entry != null) {
+                    entries.putIfAbsent(first + i, entry);
+                }
+            }
+        }
+        return dict;
+    }
+
+    private static long field(byte[] bytes, int at, int width) {
+        long v = 0;
+        for (int i = 0; i < width; i++) {
+            v = v << 8 | bytes[at + i] & 0xFF;
+        }
+        return v;
+    }
+
+    /**
+     * Undoes a PNG predictor (ISO 32000-1 7.4.4.4, {@code /Predictor} 10-15, as cross-reference streams
+     * are written); the bytes as they are without one; null for a TIFF predictor or a row that does not parse.
+     */
+    static byte[] unpredict(byte[] in, Object parms) {
+        Map<?, ?> p = parms instanceof Map<?, ?> m ? m : Map.of();
+        long predictor = p.get("Predictor") instanceof Long l ? l : 1;
+        if (predictor < 10) {
+            return predictor <= 1 ? in : null;
+        }
+        long columns = p.get("Columns") instanceof Long c ? c : 1;
+        long colors = p.get("Colors") instanceof Long c ? c : 1;
+        long bits = p.get("BitsPerComponent") instanceof Long b ? b : 8;
+        if (columns < 1 || colors < 1 || bits < 1 || columns * colors * bits > 8L * in.length) {
+            return null;
+        }
+        int width = (int) ((columns * colors * bits + 7) / 8);
+        int bpp = (int) Math.max(1, colors * bits / 8);
+        int rows = in.length / (width + 1);
+        byte[] out = new byte[rows * width];
+        for (int r = 0; r < rows; r++) {
+            int type = in[r * (width + 1)] & 0xFF;
+            for (int i = 0; i < width; i++) {
+                int x = in[r * (width + 1) + 1 + i] & 0xFF;
+                int a = i >= bpp ? out[r * width + i - bpp] & 0xFF : 0;
+                int b = r > 0 ? out[(r - 1) * width + i] & 0xFF : 0;
+                int c = i >= bpp && r > 0 ? out[(r - 1) * width + i - bpp] & 0xFF : 0;
+                out[r * width + i] = (byte) switch (type) {
+                    case 0 -> x;
+                    case 1 -> x + a;
+                    case 2 -> x + b;
+                    case 3 -> x + (a + b) / 2;
+                    case 4 -> x + paeth(a, b, c);
+                    default -> -1;
+                };
+                if (type > 4) {
+                    return null;
+                }
+            }
+        }
+        return out;
+    }
+
+    private static int paeth(int a, int b, int c) {
+        int p = a + b - c;
+        int pa = Math.abs(p - a);
+        int pb = Math.abs(p - b);
+        int pc = Math.abs(p - c);
+        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+    }
+
+    /** Whether every in-file entry points at its object's header, as a reader checks before trusting the data. */
+    private boolean placed(Map<Long, long[]> entries) {
+        for (Map.Entry<Long, long[]> e : entries.entrySet()) {
+            long[] entry = e.getValue();
+            if (entry[0] == 1 && (entry[1] < 0 || entry[1] >= pdf.length || header(e.getKey(), (int) entry[1]) == null)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A lexer after object {@code number}'s {@code N G obj} at {@code at}; null when that is not there. */
+    private Lexer header(long number, int at) {
+        // a header is a few bytes: what lies beyond is never lexed for it (an offset inside a long string)
+        Lexer l = new Lexer(pdf, at, Math.min(pdf.length, at + 64));
+        Token n = l.next();
+        Token g = l.next();
+        Token obj = l.next();
+        return n.kind == Kind.INT && n.number == number && g.kind == Kind.INT && obj.isKeyword("obj")
+                ? new Lexer(pdf, obj.end, pdf.length) : null;
+    }
+
+    /** Reads each in-file object of the cross-reference data at its offset; false when they overlap past {@link #LEXED_PER_BYTE}. */
+    private boolean readObjects() {
+        long lexed = 0;
+        for (Map.Entry<Long, long[]> e : xref.entrySet()) {
+            long[] entry = e.getValue();
+            if (entry[0] != 1) {
+                continue;
+            }
+            int at = (int) entry[1];
+            lexer = header(e.getKey(), at);
+            Object value = value(0);
+            Token t = lexer.next();
+            if (value instanceof Map<?, ?> dict && t.isKeyword("stream") && dict.get("N") != null && dict.get("First") != null) {
+                int data = dataStart(t.end);
+                Object length = dict.get("Length");
+                long known = length instanceof Long l ? l : length instanceof Ref r ? lengthThroughXref(r) : -1;
+                int end = known >= 0 ? endsAt(data, known) : -1;
+                if (end < 0) {
+                    end = indexOf(pdf, "endstream", data, pdf.length);
+                    end = end < 0 ? pdf.length : end;
+                    lexed += end - data;
+                }
+                objectStreams.add(new ObjectStream(e.getKey(), at, dict, data, end));
+            }
+            record(e.getKey(), at, value);
+            lexed += lexer.pos - at;
+            if (lexed > (long) LEXED_PER_BYTE * pdf.length) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The integer an indirect {@code /Length} names, read at its offset; -1 when it is not in the file as one. */
+    private long lengthThroughXref(Ref r) {
+        long[] entry = xref.get(r.number());
+        Lexer l = entry != null && entry[0] == 1 ? header(r.number(), (int) entry[1]) : null;
+        Token length = l == null ? null : l.next();
+        return length != null && length.kind == Kind.INT ? length.number : -1;
+    }
+
+    /** Where a stream's data starts: after the end of line after {@code stream}. */
+    private int dataStart(int after) {
+        int data = after;
+        if (data < pdf.length && pdf[data] == '\r') {
+            data++;
+        }
+        if (data < pdf.length && pdf[data] == '\n') {
+            data++;
+        }
+        return data;
     }
 
     /** Reads the file's tokens in order: its objects, and any page dictionary outside one. */
@@ -172,7 +502,7 @@ final class PdfPages {
                 return false;
             }
             if (dict.get("N") != null && dict.get("First") != null) {
-                objectStreams.add(new ObjectStream(start, dict, data[0], data[1]));
+                objectStreams.add(new ObjectStream(number, start, dict, data[0], data[1]));
             }
             t = lexer.next();
         } else {
@@ -194,13 +524,7 @@ final class PdfPages {
      * ends in it).
      */
     private int[] streamData(Map<?, ?> dict, int after) {
-        int data = after;
-        if (data < pdf.length && pdf[data] == '\r') {
-            data++;
-        }
-        if (data < pdf.length && pdf[data] == '\n') {
-            data++;
-        }
+        int data = dataStart(after);
         Object length = dict.get("Length");
         long known = length instanceof Long l ? l : length instanceof Ref r ? integer(r) : -1;
         int end = known >= 0 ? endsAt(data, known) : length instanceof Ref r ? lengthAfter(data, r) : -1;
@@ -269,18 +593,36 @@ final class PdfPages {
         }
     }
 
-    /** Decodes and reads the object streams, in file order, once every object of the file is known. */
+    /**
+     * Decodes and reads the object streams, in file order, once every object of the file is known (read
+     * through the cross-reference data: those its entries name). Each within its own bound and all within
+     * {@link #DECODED_TOTAL} bytes and {@link #DECODED_TOKENS} tokens; a stream, or the rest of one, that
+     * the shared budget leaves unread counts as the page objects it may hold, its {@code /N} (at most one
+     * per four bytes it may decode to): a file cannot hide pages behind a stream that spends the budget
+     * (round 495's padding), and only a file that asks for more work than an honest one pays for it.
+     */
     private void readObjectStreams() {
+        Set<Long> named = new HashSet<>();
+        if (xref != null) {
+            xref.values().stream().filter(e -> e[0] == 2).forEach(e -> named.add(e[1]));
+        }
         for (ObjectStream s : objectStreams) {
             long n = integer(s.dict.get("N"));
             long first = integer(s.dict.get("First"));
             List<String> filters = filters(s.dict);
-            if (n < 0 || first < 0 || filters == null) {
+            if (n < 0 || first < 0 || filters == null || xref != null && !named.contains(s.number)) {
                 continue;
             }
-            byte[] content = decode(filters, pdf, s.from, s.to);
-            if (content != null) {
-                objectStream(s.position, content, n, first);
+            int own = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, s.to - s.from));
+            int most = (int) Math.min(own, Math.max(0, budget.decoded));
+            byte[] content = budget.tokens < 0 || most < 0 ? null : decode(filters, pdf, s.from, s.to, most);
+            if (budget.tokens >= 0) {
+                budget.decoded -= content != null ? content.length : most + 1;
+            }
+            if (content == null && (most < own || budget.tokens < 0)) {
+                unread += Math.min(n, own / 4);
+            } else if (content != null) {
+                objectStream(s, content, n, first);
             }
         }
     }
@@ -302,7 +644,12 @@ final class PdfPages {
                 return null;
             }
         }
-        return names;
+        return supported(names) ? names : null;
+    }
+
+    /** Whether {@link #decode} decodes every filter of a chain (so a stream it cannot is never charged to the budget). */
+    private static boolean supported(List<String> filters) {
+        return filters.stream().allMatch(f -> List.of("FlateDecode", "Fl", "ASCIIHexDecode", "AHx", "ASCII85Decode", "A85").contains(f));
     }
 
     /**
@@ -310,7 +657,7 @@ final class PdfPages {
      * and offset, the objects from {@code first}) by number; a header that misplaces any object is not
      * trusted for any, and the stream's page dictionaries then count each once.
      */
-    private void objectStream(int position, byte[] content, long n, long first) {
+    private void objectStream(ObjectStream s, byte[] content, long n, long first) {
         // a pair of numbers takes at least four bytes ("3 0 "): a larger count is no header
         if (first <= content.length && n <= (first + 1) / 4) {
             Lexer header = new Lexer(content, 0, (int) first);
@@ -328,21 +675,31 @@ final class PdfPages {
             if (placed) {
                 for (int i = 0; i < n; i++) {
                     int end = i + 1 < n ? (int) (first + offsets[i + 1]) : content.length;
-                    PdfPages one = new PdfPages(content, (int) (first + offsets[i]), end);
-                    record(numbers[i], position, one.value(0));
+                    PdfPages one = new PdfPages(content, (int) (first + offsets[i]), end, budget);
+                    Object value = one.value(0);
+                    long[] entry = xref == null ? null : xref.get(numbers[i]);
+                    // read through the cross-reference data, an object is the one its entry places here
+                    if (xref == null || entry != null && entry[0] == 2 && entry[1] == s.number) {
+                        record(numbers[i], s.position, value);
+                    }
+                    if (budget.tokens < 0) {
+                        unread += n - i;
+                        return;
+                    }
                 }
                 return;
             }
         }
-        PdfPages loosely = new PdfPages(content, 0, content.length);
+        PdfPages loosely = new PdfPages(content, 0, content.length, budget);
         loosely.read();
         loose += loosely.count();
     }
 
-    /** A reader of {@code bytes} from {@code from} to {@code to}: the objects of an object stream. */
-    private PdfPages(byte[] bytes, int from, int to) {
+    /** A reader of {@code bytes} from {@code from} to {@code to}: the objects of an object stream, within the count's budget. */
+    private PdfPages(byte[] bytes, int from, int to, Budget budget) {
         this.pdf = bytes;
-        this.lexer = new Lexer(bytes, from, to);
+        this.budget = budget;
+        this.lexer = new Lexer(bytes, from, to, budget);
     }
 
     /**
@@ -385,7 +742,7 @@ final class PdfPages {
                 }
             }
         }
-        return loose + pages.size();
+        return loose + unread + pages.size();
     }
 
     /** What a reference names, as far as this file's objects keep it (an integer, a name, an array); else the value. */
@@ -559,7 +916,14 @@ final class PdfPages {
         }
     }
 
-    private record ObjectStream(int position, Map<?, ?> dict, int from, int to) {
+    private record ObjectStream(long number, int position, Map<?, ?> dict, int from, int to) {
+    }
+
+    /** What decoding and reading object streams may still cost one count, shared by all its streams. */
+    static final class Budget {
+        long decoded = DECODED_TOTAL;
+        /** Tokens that may still be read from decoded streams; negative once one was refused. */
+        long tokens = DECODED_TOKENS;
     }
 
     record Ref(long number, long generation) {
@@ -605,11 +969,18 @@ final class PdfPages {
         private final int end;
         int pos;
         private final ArrayDeque<Token> back = new ArrayDeque<>();
+        /** The budget of a lexer over decoded bytes: past it, the input ends. */
+        private final Budget budget;
 
         Lexer(byte[] b, int from, int to) {
+            this(b, from, to, null);
+        }
+
+        Lexer(byte[] b, int from, int to, Budget budget) {
             this.b = b;
             this.pos = from;
             this.end = to;
+            this.budget = budget;
         }
 
         void back(Token t) {
@@ -628,6 +999,10 @@ final class PdfPages {
         Token next() {
             if (!back.isEmpty()) {
                 return back.pop();
+            }
+            if (budget != null && --budget.tokens < 0) {
+                pos = end;
+                return new Token(Kind.EOF, end, end, 0, null);
             }
             while (pos < end) {
                 byte c = b[pos];
@@ -716,6 +1091,15 @@ final class PdfPages {
             return s.toString();
         }
 
+        private String keyword(int from, int to) {
+            for (String k : KEYWORDS) {
+                if (k.length() == to - from && indexOf(b, k, from, to) == from) {
+                    return k;
+                }
+            }
+            return new String(b, from, to - from, java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+
         /** A number ({@code 12}, {@code -3}, {@code +.5}) or a keyword ({@code obj}, {@code R}, {@code true}). */
         private Token word(int from, int to) {
             int i = from;
@@ -730,11 +1114,11 @@ final class PdfPages {
                 } else if (b[j] == '.') {
                     dots++;
                 } else {
-                    return new Token(Kind.KEYWORD, from, to, 0, new String(b, from, to - from, java.nio.charset.StandardCharsets.ISO_8859_1));
+                    return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
                 }
             }
             if (digits == 0 || dots > 1) {
-                return new Token(Kind.KEYWORD, from, to, 0, new String(b, from, to - from, java.nio.charset.StandardCharsets.ISO_8859_1));
+                return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
             }
             if (dots == 1 || digits > 18) {
                 return new Token(Kind.REAL, from, to, 0, null);
@@ -746,6 +1130,9 @@ final class PdfPages {
             return new Token(Kind.INT, from, to, b[from] == '-' ? -n : n, null);
         }
     }
+
+    /** The keywords a file repeats, one string each (a reference's {@code R} is most tokens of a {@code /Kids}). */
+    private static final String[] KEYWORDS = {"R", "obj", "endobj", "stream", "endstream", "true", "false", "null", "n", "f"};
 
     static int hex(int c) {
         return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -764,6 +1151,16 @@ final class PdfPages {
         return -1;
     }
 
+    /** The last {@code s} in {@code b} at or after {@code from}; -1 when none. */
+    static int lastIndexOf(byte[] b, String s, int from) {
+        for (int i = b.length - s.length(); i >= from; i--) {
+            if (indexOf(b, s, i, i + s.length()) == i) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     private static boolean startsWith(byte[] b, int at, String s) {
         return at + s.length() <= b.length && indexOf(b, s, at, at + s.length()) == at;
     }
@@ -773,13 +1170,16 @@ final class PdfPages {
      * {@code ASCII85Decode}, {@code FlateDecode}, in order); {@code null} when a filter is one this class
      * does not decode (LZW, open in decisions.md) or the stream decodes to more than its bound:
      * {@link #STREAM_RATIO} times its encoded size and at most {@link #STREAM_DECODED}. A bound per
-     * stream, not one shared in file order (round 495: one stream of 8 MB of white space spent a shared
-     * budget and the page dictionaries in the next were never read); tied to the encoded size, the work a
-     * file can ask for grows with its own size, whatever the number of its streams, and one stream is
-     * held in memory at a time.
+     * stream, tied to its encoded size (round 495: one stream of 8 MB of white space spent a shared
+     * budget and the page dictionaries in the next were never read), within what is left of the
+     * count's shared {@link Budget}; one stream is held in memory at a time.
      */
     static byte[] decode(List<String> filters, byte[] pdf, int from, int to) {
-        int most = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, to - from));
+        return decode(filters, pdf, from, to, (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, to - from)));
+    }
+
+    /** {@link #decode(List, byte[], int, int)} within {@code most} bytes (what is left of a count's budget). */
+    static byte[] decode(List<String> filters, byte[] pdf, int from, int to, int most) {
         byte[] bytes = java.util.Arrays.copyOfRange(pdf, from, to);
         for (String filter : filters) {
             bytes = switch (filter) {

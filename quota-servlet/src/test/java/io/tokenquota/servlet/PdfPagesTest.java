@@ -109,4 +109,131 @@ class PdfPagesTest {
         // the piece after a cut inside a stream's data is read from after its endstream
         assertEquals(1, pages("(((( endstream endobj 6 0 obj << /Type /Page >> endobj\n"));
     }
+
+    /** A PDF of {@code objects} (each {@code "N 0 obj ... endobj"}, in order) with a correct cross-reference table. */
+    private static byte[] withXref(String... objects) {
+        StringBuilder pdf = new StringBuilder("%PDF-1.7\n");
+        java.util.TreeMap<Integer, Integer> offsets = new java.util.TreeMap<>();
+        for (String o : objects) {
+            offsets.put(Integer.parseInt(o.substring(0, o.indexOf(' '))), pdf.length());
+            pdf.append(o).append('\n');
+        }
+        int xref = pdf.length();
+        int size = offsets.lastKey() + 1;
+        pdf.append("xref\n0 ").append(size).append("\n0000000000 65535 f \n");
+        for (int i = 1; i < size; i++) {
+            pdf.append(offsets.containsKey(i) ? String.format("%010d 00000 n \n", offsets.get(i)) : "0000000000 65535 f \n");
+        }
+        pdf.append("trailer << /Size ").append(size).append(" /Root 1 0 R >>\nstartxref\n").append(xref).append("\n%%EOF\n");
+        return ascii(pdf.toString());
+    }
+
+    @Test
+    void readsTheObjectsTheCrossReferenceTablePlacesSoAStreamsDataIsNeverLexed() {
+        String attached = new String(withXref("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
+                "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R 5 0 R] >> endobj", "3 0 obj << /Type /Page >> endobj",
+                "4 0 obj << /Type /Page >> endobj", "5 0 obj << /Type /Page /T (endstream) >> endobj (((("), StandardCharsets.ISO_8859_1);
+        String[] letter = {"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj", "2 0 obj << /Kids [3 0 R] >> endobj",
+                "8 0 obj << /Length 9 0 R >> stream\n" + attached + "\nendstream\nendobj",
+                "3 0 obj << /Type /Page >> endobj", "9 0 obj " + attached.length() + " endobj"};
+        assertEquals(1, PdfPages.pageObjects(withXref(letter)), "an attached PDF, its /Length an object after the pages");
+        // the same bytes without the table are read in order: the attachment's data, cut at its own
+        // endstream, is lexed, and its unclosed string hides the letter's page
+        byte[] inOrder = withXref(letter);
+        int table = new String(inOrder, StandardCharsets.ISO_8859_1).lastIndexOf("xref");
+        assertEquals(0, PdfPages.pageObjects(java.util.Arrays.copyOf(inOrder, table)), "read in order, without the table");
+        // an offset one byte off its object: the table is not trusted, the file is read in order
+        String text = new String(inOrder, StandardCharsets.ISO_8859_1);
+        String page = String.format("%010d 00000 n", text.lastIndexOf("3 0 obj"));
+        String off = String.format("%010d 00000 n", text.lastIndexOf("3 0 obj") + 1);
+        assertEquals(0, pages(text.replace(page, off)), "a broken table: read in order");
+    }
+
+    @Test
+    void followsPrevSoAnUpdatesEntriesReplaceTheOlderOnes() {
+        byte[] original = withXref("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
+                "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] >> endobj", "3 0 obj << /Type /Page >> endobj",
+                "4 0 obj << /Type /Page >> endobj");
+        String text = new String(original, StandardCharsets.ISO_8859_1);
+        int prev = Integer.parseInt(text.substring(text.lastIndexOf("startxref") + 10).trim().split("\\s+")[0]);
+        // the update deletes page 4 (a free entry) and rewrites the tree; the old objects stay in the file
+        String update = "2 0 obj << /Type /Pages /Kids [3 0 R] >> endobj\n";
+        int at = text.length();
+        int xref = at + update.length();
+        String pdf = text + update + "xref\n2 1\n" + String.format("%010d 00000 n \n", at) + "4 1\n0000000000 00001 f \n"
+                + "trailer << /Size 5 /Root 1 0 R /Prev " + prev + " >>\nstartxref\n" + xref + "\n%%EOF\n";
+        assertEquals(1, pages(pdf));
+    }
+
+    @Test
+    void readsACrossReferenceStreamWithItsPngPredictor() {
+        String objects = "3 0 4 18 << /Type /Page >> << /Type /Page >>";
+        byte[] packed = deflate(objects);
+        StringBuilder head = new StringBuilder("%PDF-1.7\n");
+        int[] at = new int[4];
+        at[1] = head.length();
+        head.append("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n");
+        at[2] = head.length();
+        head.append("2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] >> endobj\n");
+        at[3] = head.length();
+        head.append("5 0 obj << /Type /ObjStm /N 2 /First 9 /Filter /FlateDecode /Length ").append(packed.length).append(" >> stream\n");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(ascii(head.toString()));
+        out.writeBytes(packed);
+        out.writeBytes(ascii("\nendstream endobj\n"));
+        int xrefAt = out.size();
+        // rows of W [1 4 1] for objects 0-6, each with the Up predictor (filter byte 2) as writers save them
+        long[][] rows = {{0, 0, 0}, {1, at[1], 0}, {1, at[2], 0}, {2, 5, 0}, {2, 5, 1}, {1, at[3], 0}, {1, xrefAt, 0}};
+        byte[] raw = new byte[rows.length * 7];
+        byte[] previous = new byte[6];
+        for (int r = 0; r < rows.length; r++) {
+            byte[] row = {(byte) rows[r][0], (byte) (rows[r][1] >> 24), (byte) (rows[r][1] >> 16), (byte) (rows[r][1] >> 8),
+                    (byte) rows[r][1], (byte) rows[r][2]};
+            raw[r * 7] = 2;
+            for (int i = 0; i < 6; i++) {
+                raw[r * 7 + 1 + i] = (byte) (row[i] - previous[i]);
+            }
+            previous = row;
+        }
+        Deflater deflater = new Deflater();
+        deflater.setInput(raw);
+        deflater.finish();
+        byte[] table = new byte[256];
+        int n = deflater.deflate(table);
+        deflater.end();
+        out.writeBytes(ascii("6 0 obj << /Type /XRef /Size 7 /W [1 4 1] /Root 1 0 R /Filter /FlateDecode"
+                + " /DecodeParms << /Predictor 12 /Columns 6 >> /Length " + n + " >> stream\n"));
+        out.write(table, 0, n);
+        out.writeBytes(ascii("\nendstream endobj\nstartxref\n" + xrefAt + "\n%%EOF\n"));
+        assertEquals(2, PdfPages.pageObjects(out.toByteArray()));
+    }
+
+    /**
+     * Round 505: object streams each within their own bound (80 KB decoding to 8 MB of {@code 3 0 R} in one
+     * {@code /Kids}) share one budget of decoded bytes and tokens: counting twelve takes tens of MB, not
+     * gigabytes, and each stream the budget leaves unread counts as the objects it may hold (1 here).
+     */
+    @Test
+    void boundsTheWorkOfAllObjectStreamsTogether() {
+        StringBuilder body = new StringBuilder("5000 0 << /Type /Pages /Kids [");
+        while (body.length() < 8_000_000) {
+            body.append("3 0 R ");
+        }
+        byte[] packed = java.util.Arrays.copyOf(deflate(body.append("] >>").toString()), 80_016);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(ascii(TWO_PAGES));
+        for (int k = 0; k < 12; k++) {
+            out.writeBytes(ascii((10 + k) + " 0 obj << /N 1 /First 7 /Filter /FlateDecode /Length " + packed.length + " >> stream\n"));
+            out.writeBytes(packed);
+            out.writeBytes(ascii("\nendstream endobj\n"));
+        }
+        byte[] pdf = out.toByteArray();
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+        long pages = PdfPages.pageObjects(pdf);
+        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        assertEquals(2 + 12, pages, "the two pages, and one object for each stream the budget cut short or left");
+        org.junit.jupiter.api.Assertions.assertTrue(allocated < 128L << 20, "allocated " + (allocated >> 20) + " MB for "
+                + pdf.length + " bytes");
+    }
 }
