@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit513;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound513BreakItTest extends AbstractRound513 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
