@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit508;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound508BreakItTest extends AbstractRound508 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
