@@ -1221,6 +1221,15 @@ public final class QuotaFilter implements Filter {
         }
         // the key is this filter's to remember: a retry that meets an outage is not let through as a first request
         SeenKeys.Call seen = key == null ? null : seenKeys.reserved(subject, key);
+        if (key != null && seen == null && !reserved.replayed()) {
+            // a request with this key was let through while this reserve was on its way to the store, which never
+            // saw that call and took this one as a first request: it is that call's replay. Its new hold is
+            // released, nothing charged (round 508: both were served, two model calls for one key). A replay the
+            // store answered is the first request's hold, answered below
+            release(reserved.reservation(), "of a key let through while it was reserved");
+            usedUnderFailOpen(response, "went through while the quota ledger was unavailable");
+            return false;
+        }
         // a team member's headers show the stricter of its own account and its team's: the one that
         // refuses its next request first
         QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
@@ -1469,6 +1478,16 @@ public final class QuotaFilter implements Filter {
                 || length < 0 && request.getInputStream().read() >= 0;
     }
 
+    /** Releases the hold of a call refused before it ran ({@code what} names it in the log). */
+    private void release(Reservation hold, String what) {
+        try {
+            ledger.release(hold.id());
+        } catch (RuntimeException e) {
+            // the hold expires by itself: it was never used
+            LOG.warn("could not release the hold {} {}: {}", hold.id(), what, e.toString());
+        }
+    }
+
     /**
      * Answers 429 for a call whose hold was granted but whose account has no room left for what the
      * subject's earlier calls owe beyond their holds ({@link HoldKeeper#beforeReserve}), and releases the
@@ -1476,13 +1495,7 @@ public final class QuotaFilter implements Filter {
      */
     private void refuseForOwed(Reservation hold, QuotaAccount account, boolean team, long estimate, long owed,
                                HttpServletResponse response) throws IOException {
-        try {
-            ledger.release(hold.id());
-        } catch (RuntimeException e) {
-            // the hold expires by itself: it was never used
-            LOG.warn("could not release the hold {} of a call refused for what earlier calls owe: {}", hold.id(),
-                    e.toString());
-        }
+        release(hold, "of a call refused for what earlier calls owe");
         long available = spendable(account.available() + hold.held(), owed);
         Problems.exceeded(response, new QuotaExceededException(hold.subject(), Math.min(Limits.MAX_TOKENS,
                 estimate + owed), account.limit(), available, ledger.policy().resetOf(account.month()),
@@ -1898,8 +1911,9 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * The 409 of a replayed key that the filter's own record answers ({@link SeenKeys}): before any reserve or with
-     * the store away, so without the quota headers (no account was read for it), and charging nothing.
+     * The 409 of a replayed key that the filter's own record answers ({@link SeenKeys}): before any reserve, with
+     * the store away, or with the hold the store granted it released (a key let through while it was reserved), so
+     * without the quota headers (no account is shown for it), and charging nothing.
      */
     private static void usedUnderFailOpen(HttpServletResponse response, String by) throws IOException {
         Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),

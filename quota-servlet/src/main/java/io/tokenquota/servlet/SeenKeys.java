@@ -20,7 +20,8 @@ import java.util.function.Supplier;
  * <ul>
  *   <li>a call the store never saw (let through) left no trace there, so its retry is answered as a replay (409)
  *       from here, whether the store is back or not (round 502: once the store was back the retry was reserved as a
- *       first request, two model calls for one key);</li>
+ *       first request, two model calls for one key), also one whose reserve was on its way to the store while the
+ *       call was let through (round 508);</li>
  *   <li>a call the store holds or charged is the store's to answer while it answers (its replay carries the
  *       account); a retry that meets an outage would be let through as a first request, so it is refused from here
  *       (round 507: a key held, or charged, on the store and retried during a failover bought a second model call).</li>
@@ -94,7 +95,10 @@ final class SeenKeys {
 
     /**
      * The store took a reserve of {@code subject} with {@code key} (a first one, or its replay): recorded, running,
-     * as the store's, which answers a retry itself while it is reachable.
+     * as the store's, which answers a retry itself while it is reachable. Unless a request with the key was let
+     * through uncharged meanwhile (its reserve met the outage while this one was on its way to the store, which
+     * never saw that call): then null, this one is its replay, though the store took it as a first request (round
+     * 508: both were served, two model calls for one key). The pair stays the let-through call's.
      */
     Call reserved(String subject, String key) {
         ByteBuffer pair = digest(subject, key);
@@ -103,6 +107,8 @@ final class SeenKeys {
             Entry entry = kept.get(pair);
             if (entry == null) {
                 entry = record(pair);
+            } else if (!entry.stored) {
+                return null;
             }
             entry.stored = true;
             return start(entry);

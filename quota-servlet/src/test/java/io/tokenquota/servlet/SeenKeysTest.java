@@ -73,6 +73,39 @@ class SeenKeysTest {
     }
 
     @Test
+    void aReserveThatReachesTheStoreAfterItsKeyWasLetThroughIsAReplay() {
+        SeenKeys keys = keys(8);
+        // checked before its reserve: nothing let through yet
+        assertFalse(keys.letThroughOnly("alice", "k1"));
+        // meanwhile a twin's reserve met the outage and was let through
+        SeenKeys.Call letThrough = keys.letThrough("alice", "k1");
+        assertNotNull(letThrough);
+        // the first reserve then reached the store, which never saw the key
+        assertNull(keys.reserved("alice", "k1"), "the let-through call owns the key");
+        assertTrue(keys.letThroughOnly("alice", "k1"), "still the let-through call's, not the store's");
+        letThrough.ended();
+        advance(TTL.minusMillis(1));
+        assertNull(keys.reserved("alice", "k1"), "within the TTL after its end: still a replay");
+        assertNotNull(keys.reserved("bob", "k1"), "keys are per subject");
+        advance(Duration.ofMillis(1));
+        assertNotNull(keys.reserved("alice", "k1"), "an older key is the store's alone");
+    }
+
+    @Test
+    void aKeyReservedTwiceOnTheStoreIsRecordedForBoth() {
+        SeenKeys keys = keys(8);
+        // the store answers which is first: a replay the store refuses is recorded as the store's too
+        SeenKeys.Call first = keys.reserved("alice", "k1");
+        SeenKeys.Call replay = keys.reserved("alice", "k1");
+        assertNotNull(first);
+        assertNotNull(replay);
+        replay.ended();
+        first.ended();
+        assertFalse(keys.letThroughOnly("alice", "k1"));
+        assertNull(keys.letThrough("alice", "k1"));
+    }
+
+    @Test
     void anEndedPairExpiresBehindARunningOne() {
         SeenKeys keys = keys(8);
         SeenKeys.Call running = keys.letThrough("alice", "long");
