@@ -378,8 +378,9 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
          * a {@code StreamingResponseBody}) it starts a second cycle to write it. Read as a call of its own, that
          * cycle's bytes were the page's usage beside the figure of the one call they answer (round 509: 8,000 for
          * 4,000). So this cycle resumes the dispatched one's call: what it writes is covered by its own figure if it
-         * reports one (a call of its own, counted beside), else by the one it resumes
-         * ({@code QuotaResponse#coverLateWrites}). Another include the dispatch makes (a related fragment in the
+         * reports one (a call of its own, counted beside), else by the one it resumes when that one reported a call
+         * (above 0: a 0 says its pass called no model, so this cycle's writes are a call of their own, round 512;
+         * {@code QuotaResponse#covered}). Another include the dispatch makes (a related fragment in the
          * view) is another endpoint, and its cycle a call of its own (round 499). The dispatch's request is, or wraps,
          * the cycle it dispatches: the first cycle request {@code request} wraps, if dispatched, is the one whose
          * dispatch made this include.

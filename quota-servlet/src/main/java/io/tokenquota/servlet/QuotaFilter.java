@@ -1565,7 +1565,7 @@ public final class QuotaFilter implements Filter {
                         },
                         () -> Settlement.chargeable(holder.reportedActual()) != null,
                         () -> end.cycle,
-                        () -> end.cycle != null && Settlement.chargeable(end.cycle.figure(end.reported)) != null);
+                        () -> end.cycle == null ? null : Settlement.chargeable(end.cycle.figure(end.reported)));
             } else {
                 chain.doFilter(req, res);
             }

@@ -154,11 +154,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * again afterwards. {@code startedCycle}, asked once the include returned: the request of the async cycle
      * the include started, or null; what that cycle writes from then on is still the include's
      * ({@link #throughInclude}), judged under the include's status, and covered when {@code lateFigure}, asked
-     * when the call settles, says the include reported a figure the ledger can charge.
+     * when the call settles, gives the figure the include reported that the ledger can charge (null: none).
      */
     void nestedInclude(Included include, java.util.function.BooleanSupplier reportedFigure,
                        java.util.function.Supplier<EndpointRequest.IncludeCycle> startedCycle,
-                       java.util.function.BooleanSupplier lateFigure)
+                       java.util.function.Supplier<Long> lateFigure)
             throws IOException, jakarta.servlet.ServletException {
         int pageStatus;
         Long before;
@@ -320,13 +320,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         final EndpointRequest.IncludeCycle cycle;
         /** The status the include had set when it returned; 0: none (judged as 200). */
         final int status;
-        /** Whether the include's figure, read when the call settles (its worker's last), can be charged. */
-        final java.util.function.BooleanSupplier figure;
+        /**
+         * The include's figure the ledger can charge, read when the call settles (its worker's last); null: none.
+         */
+        final java.util.function.Supplier<Long> figure;
         /** The usage and the text read from what it wrote. */
         long usage;
         long text;
 
-        LateWrites(EndpointRequest.IncludeCycle cycle, int status, java.util.function.BooleanSupplier figure) {
+        LateWrites(EndpointRequest.IncludeCycle cycle, int status, java.util.function.Supplier<Long> figure) {
             this.cycle = cycle;
             this.status = status;
             this.figure = figure;
@@ -406,20 +408,32 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /**
-     * Whether a figure the ledger can charge stands for what {@code late}'s cycle wrote: its include's, else, for a
-     * cycle that goes on with the call of a cycle whose dispatch made the same include again
-     * ({@link EndpointRequest.IncludeCycle#madeBy}), that call's figure (round 509: the dispatch back starting a
-     * second cycle to write the answer its worker reported was charged 8,000 for 4,000). A figure of its own is a
-     * call of its own, counted beside the first's. Callers hold this.
+     * Whether a figure the ledger can charge stands for what {@code late}'s cycle wrote: its include's, any figure
+     * (a 0 too: a handler replaying a stored answer reports 0 for it, round 485), else, for a cycle that goes on
+     * with the call of a cycle whose dispatch made the same include again ({@link EndpointRequest.IncludeCycle#madeBy}),
+     * that call's figure, when it stands for a call (round 509: the dispatch back starting a second cycle to write
+     * the answer its worker reported was charged 8,000 for 4,000). A figure of its own is a call of its own, counted
+     * beside the first's. A 0 the cycle it goes on with reported says that pass called no model (a cache lookup, a
+     * wait for a queue slot): there is no call of that cycle's for the bytes to be the answer of, so they are a call
+     * of their own, read from their usage (round 512: the one model call, made on the second cycle, was charged 0 for
+     * 4,000); a going-on cycle that replays a stored answer reports 0 itself. Callers hold this.
      */
     private boolean covered(LateWrites late) {
+        Long own = late.figure.get();
+        if (own != null) {
+            return true;
+        }
         // each cycle resumes one started before it: the chain ends, but is never followed past every cycle
-        for (int left = lateWrites.size(); late != null && left > 0; left--) {
-            if (late.figure.getAsBoolean()) {
-                return true;
-            }
+        for (int left = lateWrites.size(); left > 0; left--) {
             EndpointRequest.IncludeCycle resumed = late.cycle.resumes();
             late = resumed == null ? null : lateWrites.get(resumed);
+            if (late == null) {
+                return false;
+            }
+            Long figure = late.figure.get();
+            if (figure != null) {
+                return figure > 0;
+            }
         }
         return false;
     }

@@ -168,6 +168,12 @@ final class QuotaResponseTest {
     /** An include that started {@code cycle} and returned at once, its worker still to write. */
     private static void includeReturns(QuotaResponse page, EndpointRequest.IncludeCycle cycle, boolean lateFigure)
             throws Exception {
+        includeReturns(page, cycle, lateFigure ? 10_000L : null);
+    }
+
+    /** As above, the cycle's worker reporting {@code lateFigure} (null: nothing). */
+    private static void includeReturns(QuotaResponse page, EndpointRequest.IncludeCycle cycle, Long lateFigure)
+            throws Exception {
         page.nestedInclude(() -> { }, () -> false, () -> cycle, () -> lateFigure);
     }
 
@@ -263,8 +269,8 @@ final class QuotaResponseTest {
         cycle.dispatched();
         jakarta.servlet.ServletResponse dispatch = QuotaResponse.throughInclude(cycle, page);
         QuotaResponse.Included body = () -> dispatch.getOutputStream().write(COMPLETION);
-        page.nestedInclude(nestedTwice ? () -> page.nestedInclude(body, () -> false, () -> null, () -> false) : body,
-                () -> reports, () -> null, () -> false);
+        page.nestedInclude(nestedTwice ? () -> page.nestedInclude(body, () -> false, () -> null, () -> null) : body,
+                () -> reports, () -> null, () -> null);
         page.endSniffing();
         assertEquals(10_000L, page.sniffer().usage());
         return page.coveredUsage();
@@ -302,7 +308,7 @@ final class QuotaResponseTest {
         first.dispatched();
         jakarta.servlet.ServletResponse dispatch = QuotaResponse.throughInclude(first, page);
         EndpointRequest.IncludeCycle related = cycle();
-        page.nestedInclude(() -> { }, () -> false, () -> related, () -> false);
+        page.nestedInclude(() -> { }, () -> false, () -> related, () -> null);
         QuotaResponse.throughInclude(related, overTheDispatchs ? dispatch : page).getOutputStream().write(COMPLETION);
         page.endSniffing();
         assertEquals(10_000L, page.sniffer().usage());
@@ -325,6 +331,13 @@ final class QuotaResponseTest {
      */
     private static long coveredWhenASecondCycleWritesInTheDispatchBack(boolean firstFigure, boolean resumes,
                                                                       boolean ownFigure) throws Exception {
+        return coveredWhenASecondCycleWritesInTheDispatchBack(firstFigure ? 10_000L : null, resumes,
+                ownFigure ? 10_000L : null);
+    }
+
+    /** As above, with the figures the first and the second cycle report (null: nothing). */
+    private static long coveredWhenASecondCycleWritesInTheDispatchBack(Long firstFigure, boolean resumes,
+                                                                      Long ownFigure) throws Exception {
         QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
                 () -> true);
         EndpointRequest.IncludeCycle first = cycle();
@@ -351,5 +364,31 @@ final class QuotaResponseTest {
         assertEquals(0L, coveredWhenASecondCycleWritesInTheDispatchBack(false, true, false));
         // another include's cycle is a call of its own (round 499)
         assertEquals(0L, coveredWhenASecondCycleWritesInTheDispatchBack(true, false, false));
+    }
+
+    @Test
+    void aSecondCycleGoingOnAfterTheFirstReportedZeroWritesACallOfItsOwn() throws Exception {
+        // round 512: the first cycle's worker called no model (a cache lookup, a queue slot) and reported 0; the
+        // second cycle makes the request's one model call: nothing of the first's stands for it, its usage counts
+        assertEquals(0L, coveredWhenASecondCycleWritesInTheDispatchBack(0L, true, null));
+        // a going-on cycle that replays a stored answer reports 0 itself, which stands for what it wrote
+        assertEquals(10_000L, coveredWhenASecondCycleWritesInTheDispatchBack(0L, true, 0L));
+        // its own figure after the first's 0, as any include's
+        assertEquals(10_000L, coveredWhenASecondCycleWritesInTheDispatchBack(0L, true, 4_000L));
+        // a first figure above 0 is a call, which the second cycle's bytes are the answer of (round 509)
+        assertEquals(10_000L, coveredWhenASecondCycleWritesInTheDispatchBack(4_000L, true, null));
+    }
+
+    @Test
+    void theDispatchOfAnIncludesAsyncCycleThatReportedZeroIsCoveredByIt() throws Exception {
+        // round 485's rule holds for 0: a handler replaying a stored answer on the dispatch reports 0 for it
+        QuotaResponse page = new QuotaResponse(open("application/json", 200), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        EndpointRequest.IncludeCycle cycle = cycle();
+        includeReturns(page, cycle, 0L);
+        cycle.dispatched();
+        QuotaResponse.throughInclude(cycle, page).getOutputStream().write(COMPLETION);
+        page.endSniffing();
+        assertEquals(10_000L, page.coveredUsage(), "the cycle's own 0 stands for what its dispatch wrote");
     }
 }

@@ -50,12 +50,19 @@ abstract class AbstractRound512 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        Deployment d = Deployment.create().filter("quota", filter, "/*");
+        return servlets(Deployment.create().filter("quota", filter, "/*"), "/ai");
+    }
+
+    /**
+     * Adds, under {@code base}, each case's v1 ({@code base/v1/<case>}) and the shim including it
+     * ({@code base/v2/<case>}).
+     */
+    static Deployment servlets(Deployment d, String base) {
         for (First first : First.values()) {
             for (boolean reports : new boolean[] {false, true}) {
                 String name = first.name().toLowerCase() + (reports ? "-reported" : "-read");
-                d.servlet("v1-" + name, v1(first, reports), "/ai/v1/" + name)
-                        .servlet("v2-" + name, PAGES.shim("/ai/v1/" + name, null), "/ai/v2/" + name);
+                d.servlet("v1-" + name, v1(first, reports), base + "/v1/" + name)
+                        .servlet("v2-" + name, PAGES.shim(base + "/v1/" + name, null), base + "/v2/" + name);
             }
         }
         return d;
