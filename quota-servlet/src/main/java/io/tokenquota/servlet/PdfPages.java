@@ -15,8 +15,9 @@ import java.util.zip.Inflater;
  * A PDF's page objects, counted from its bytes as a reader's lexer reads them (ISO 32000-1 7.2-7.3), by
  * hand rather than with PDFBox (decisions.md, "PDF pages, read by hand"). The objects are those the
  * file's cross-reference data places, each lexed at its offset (round 505), or, when that data is missing
- * or broken, those read in file order as below. White space and comments
- * ({@code %} to the end of the line) separate tokens, a literal string ({@code (...)}, nested, with
+ * or broken, those read in file order as below; an object the page tree names that the data frees or does
+ * not place is its last {@code N G obj} read in file order, as PDFBox finds it (round 514). White space
+ * and comments ({@code %} to the end of the line) separate tokens, a literal string ({@code (...)}, nested, with
  * backslash escapes) and a hex string ({@code <...>}) are one token each, names are read with their
  * {@code #xx} escapes decoded, and {@code N G obj ... endobj}, {@code <<...>>}, {@code [...]} and
  * {@code N G R} are parsed as such, so nothing in a comment or a string is ever read as structure
@@ -73,7 +74,10 @@ final class PdfPages {
      * that make one span lexed again and again) and the file is read in order.
      */
     private static final int LEXED_PER_BYTE = 2;
-    /** A free cross-reference entry: the object number is deleted in that update. */
+    /**
+     * A free cross-reference entry: the object number is deleted in that update, not read through the data;
+     * only a page tree that still names it has it looked up in order ({@link #find}).
+     */
     private static final long[] FREE = {0};
 
     private final byte[] pdf;
@@ -94,6 +98,13 @@ final class PdfPages {
     /** Where the object being read began, -1 between objects. */
     private int open = -1;
     private long lookahead;
+    /** The catalog the newest trailer names ({@code /Root}); -1 when the file is read in order or names none. */
+    private long root = -1;
+    /**
+     * The file read in order, once, when the page tree names an object the cross-reference data frees or
+     * does not place (see {@link #find}); null until then.
+     */
+    private PdfPages inOrder;
 
     private PdfPages(byte[] pdf) {
         this.pdf = pdf;
@@ -192,6 +203,7 @@ final class PdfPages {
     private Map<Long, long[]> sections(long at, int base) {
         Map<Long, long[]> entries = new HashMap<>();
         Set<Long> seen = new HashSet<>();
+        root = -1;
         while (at >= 0) {
             if (at >= pdf.length || !seen.add(at)) {
                 return null;
@@ -200,6 +212,9 @@ final class PdfPages {
             Map<?, ?> trailer = lexer.next().isKeyword("xref") ? table(entries, base) : xrefStream((int) at, entries, base);
             if (trailer == null) {
                 return null;
+            }
+            if (root < 0 && trailer.get("Root") instanceof Ref r) {
+                root = r.number(); // the newest trailer's: an update's catalog replaces the older one
             }
             at = trailer.get("Prev") instanceof Long prev ? prev + base : -1;
         }
@@ -704,12 +719,17 @@ final class PdfPages {
 
     /**
      * The pages: every object whose last version's {@code /Type} is {@code /Page}, every leaf of the page
-     * tree (walked from the catalogs' {@code /Pages} and from every {@code /Type /Pages} object), each
-     * number once, and the page dictionaries outside any object.
+     * tree (walked from the catalogs' {@code /Pages}, the trailer's {@code /Root} among them, and from every
+     * {@code /Type /Pages} object), each number once, and the page dictionaries outside any object. The
+     * objects the tree names are found as {@link #find} finds them.
      */
     private long count() {
         Set<Long> pages = new HashSet<>();
         ArrayDeque<Long> nodes = new ArrayDeque<>();
+        Obj catalog = root >= 0 ? find(root) : null;
+        if (catalog != null && catalog.pagesRoot >= 0) {
+            nodes.add(catalog.pagesRoot);
+        }
         for (Map.Entry<Long, Obj> e : objects.entrySet()) {
             Obj o = e.getValue();
             if (o.page) {
@@ -725,16 +745,20 @@ final class PdfPages {
         Set<Long> walked = new HashSet<>();
         while (!nodes.isEmpty()) {
             long node = nodes.poll();
-            Obj o = objects.get(node);
-            if (o == null || !walked.add(node)) {
+            if (!walked.add(node)) {
+                continue;
+            }
+            Obj o = find(node);
+            if (o == null) {
                 continue;
             }
             long[] kids = o.kids;
-            if (kids == null && o.kidsRef >= 0 && objects.get(o.kidsRef) != null) {
-                kids = objects.get(o.kidsRef).refs;
+            Obj array = kids == null && o.kidsRef >= 0 ? find(o.kidsRef) : null;
+            if (array != null) {
+                kids = array.refs;
             }
             for (long kid : kids == null ? new long[0] : kids) {
-                Obj k = objects.get(kid);
+                Obj k = find(kid);
                 if (k != null && k.hasKids) {
                     nodes.add(kid);
                 } else if (k != null) {
@@ -743,6 +767,30 @@ final class PdfPages {
             }
         }
         return loose + unread + pages.size();
+    }
+
+    /**
+     * Object {@code number}, named by the page tree or the catalog, as a reader finds it: its version read
+     * through the cross-reference data, or, when that data frees it (a free row, also an update's) or does
+     * not place it, its last {@code N G obj} in the file, read in order, as PDFBox 3 reads a file
+     * ({@code Loader.loadPDF}: only in-use rows enter its table, and an object the table does not hold is
+     * looked up by its brute-force search for {@code N G obj}; round 514: a table that freed or left out the
+     * 40 pages its tree names hid them all). The in-order reading is done at most once, only when a named
+     * object is missing, and resolves an indirect {@code /Length} through the objects the data placed, so a
+     * stream is skipped by the length readers take (round 505). Null when the file has no such object.
+     */
+    private Obj find(long number) {
+        Obj o = objects.get(number);
+        if (o != null || xref == null) {
+            return o;
+        }
+        if (inOrder == null) {
+            inOrder = new PdfPages(pdf);
+            // the objects placed are known first; each is replaced when its header is read in order
+            inOrder.objects.putAll(objects);
+            inOrder.read();
+        }
+        return inOrder.objects.get(number);
     }
 
     /** What a reference names, as far as this file's objects keep it (an integer, a name, an array); else the value. */

@@ -112,6 +112,11 @@ class PdfPagesTest {
 
     /** A PDF of {@code objects} (each {@code "N 0 obj ... endobj"}, in order) with a correct cross-reference table. */
     private static byte[] withXref(String... objects) {
+        return withXref(java.util.Set.of(), objects);
+    }
+
+    /** {@link #withXref(String...)} with the objects numbered in {@code free} written as free rows. */
+    private static byte[] withXref(java.util.Set<Integer> free, String... objects) {
         StringBuilder pdf = new StringBuilder("%PDF-1.7\n");
         java.util.TreeMap<Integer, Integer> offsets = new java.util.TreeMap<>();
         for (String o : objects) {
@@ -122,7 +127,8 @@ class PdfPagesTest {
         int size = offsets.lastKey() + 1;
         pdf.append("xref\n0 ").append(size).append("\n0000000000 65535 f \n");
         for (int i = 1; i < size; i++) {
-            pdf.append(offsets.containsKey(i) ? String.format("%010d 00000 n \n", offsets.get(i)) : "0000000000 65535 f \n");
+            pdf.append(offsets.containsKey(i) && !free.contains(i) ? String.format("%010d 00000 n \n", offsets.get(i))
+                    : "0000000000 00001 f \n");
         }
         pdf.append("trailer << /Size ").append(size).append(" /Root 1 0 R >>\nstartxref\n").append(xref).append("\n%%EOF\n");
         return ascii(pdf.toString());
@@ -163,6 +169,33 @@ class PdfPagesTest {
         String pdf = text + update + "xref\n2 1\n" + String.format("%010d 00000 n \n", at) + "4 1\n0000000000 00001 f \n"
                 + "trailer << /Size 5 /Root 1 0 R /Prev " + prev + " >>\nstartxref\n" + xref + "\n%%EOF\n";
         assertEquals(1, pages(pdf));
+    }
+
+    @Test
+    void findsTheObjectsThePageTreeNamesThatTheTableFreesOrLeavesOutByTheirHeaders() {
+        String[] report = {"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
+                "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] >> endobj", "3 0 obj << /MediaBox [0 0 1 1] >> endobj",
+                "4 0 obj << /MediaBox [0 0 1 1] >> endobj"};
+        assertEquals(2, PdfPages.pageObjects(withXref(report)), "every object in the table");
+        // free rows for objects the tree still names: PDFBox keeps only in-use rows and finds them by N G obj
+        assertEquals(2, PdfPages.pageObjects(withXref(java.util.Set.of(3, 4), report)), "the pages free");
+        assertEquals(2, PdfPages.pageObjects(withXref(java.util.Set.of(1, 2, 3, 4), report)),
+                "all free: the trailer's /Root names the catalog");
+        // a table whose subsections leave the pages out
+        String placed = new String(withXref(report), StandardCharsets.ISO_8859_1);
+        String rows = placed.substring(placed.indexOf("xref\n"), placed.indexOf("trailer"));
+        String[] row = rows.split("\n");
+        String pdf = placed.replace(rows, "xref\n0 3\n" + row[2] + "\n" + row[3] + "\n" + row[4] + "\n");
+        assertEquals(2, pages(pdf), "the pages left out");
+        // a page named but in the file nowhere is absent
+        assertEquals(2, PdfPages.pageObjects(withXref(java.util.Set.of(3, 4),
+                report[0], report[1].replace("4 0 R]", "4 0 R 9 0 R]"), report[2], report[3])), "an object nowhere");
+        // read in order, an indirect /Length resolves through the table: the stream's data (an endstream and
+        // an unclosed string in it) is skipped by the length readers take, and hides no page (round 505)
+        String data = "endstream ((((";
+        assertEquals(2, PdfPages.pageObjects(withXref(java.util.Set.of(3, 4), report[0], report[1],
+                "5 0 obj << /Length 6 0 R >> stream\n" + data + "\nendstream\nendobj", report[2], report[3],
+                "6 0 obj " + data.length() + " endobj")), "the pages free after a stream whose /Length comes later");
     }
 
     @Test
