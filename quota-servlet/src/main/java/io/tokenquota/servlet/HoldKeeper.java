@@ -39,7 +39,8 @@ import org.slf4j.LoggerFactory;
  * whose extension stalls (a row lock another transaction holds) is skipped until it returns, while the
  * next tick's threads go on with the others. Settlements the store could not take ({@link Settlement})
  * are tried again on the same threads ({@link #later}), and a subject's are tried once more before its
- * next reserve ({@link #unsettled}). {@link #close} stops nothing running calls still need: the keeper
+ * next reserve ({@link #unsettled}), and so are the releases of calls refused before they ran
+ * ({@link #release}). {@link #close} stops nothing running calls still need: the keeper
  * goes on until every call it keeps has settled, then its threads end. Thread-safe.
  */
 final class HoldKeeper implements AutoCloseable {
@@ -163,6 +164,19 @@ final class HoldKeeper implements AutoCloseable {
     void unsettled(Reservation hold, java.util.function.BooleanSupplier attempt) {
         put(unsettled, hold, attempt);
         unlanded.retrying(call(hold));
+    }
+
+    /**
+     * Releases the hold of a call refused before it ran (its key let through while it was reserved, what earlier
+     * calls owe): the one way the filter releases a hold outside a settlement, tried again as a settlement's
+     * release is ({@link Settlement#withRetries}: on the request thread while the store refuses it at once, then
+     * on this keeper's threads and before the subject's next reserve). Tried once, a release the store refused in
+     * a failover left its tokens held, with no call behind them, until its TTL, and the subject's next call was
+     * refused for them (round 515). {@code failures} is the filter's count of settlements that failed. A refusal
+     * that trying again cannot mend (a hold the store does not know) is thrown.
+     */
+    void release(Reservation hold, java.util.concurrent.atomic.AtomicLong failures) {
+        Settlement.withRetries(this, hold, failures, true, () -> ledger.release(hold.id()));
     }
 
     /** The schedule of the retries of this keeper's settlements. */

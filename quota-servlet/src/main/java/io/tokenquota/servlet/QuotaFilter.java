@@ -1478,12 +1478,16 @@ public final class QuotaFilter implements Filter {
                 || length < 0 && request.getInputStream().read() >= 0;
     }
 
-    /** Releases the hold of a call refused before it ran ({@code what} names it in the log). */
+    /**
+     * Releases the hold of a call refused before it ran ({@code what} names it in the log), tried again while the
+     * store is away as a settlement's release is ({@link HoldKeeper#release}; round 515: tried once, a release a
+     * failover refused left the hold held until its TTL and the subject's next call refused for it).
+     */
     private void release(Reservation hold, String what) {
         try {
-            ledger.release(hold.id());
+            keeper.release(hold, settleFailureCount);
         } catch (RuntimeException e) {
-            // the hold expires by itself: it was never used
+            // a refusal trying again cannot mend: the hold expires by itself, it was never used
             LOG.warn("could not release the hold {} {}: {}", hold.id(), what, e.toString());
         }
     }

@@ -1275,20 +1275,37 @@ final class Settlement implements AsyncListener {
      * waiting.
      */
     private void withRetries(boolean answerWaits, Runnable settlement) {
+        if (withRetries(keeper, hold, failures, answerWaits, settlement)) {
+            retrying = true;
+        }
+    }
+
+    /**
+     * Runs {@code settlement}, a commit or release of {@code hold}, by the rules above: tried again on the request
+     * thread while the store refuses it at once and {@code answerWaits}, then in the background and before the
+     * subject's next reserve ({@link HoldKeeper#unsettled}) until it lands or is given up, which ends the hold's
+     * keeping ({@link HoldKeeper#settling}); {@code failures} counts one that is given up or still failing after
+     * {@link #RETRIES_BEFORE_COUNTED} retries. Shared by every way a hold is settled, a call's settlement and
+     * the release of a call refused before it ran ({@link HoldKeeper#release}), so that none of them is tried only
+     * once. Whether it was handed to the background retries; a failure that does not pass is thrown.
+     */
+    static boolean withRetries(HoldKeeper keeper, Reservation hold, AtomicLong failures, boolean answerWaits,
+                               Runnable settlement) {
         long started = System.nanoTime();
         try {
             settlement.run();
+            return false;
         } catch (RuntimeException | Error e) {
             if (!passing(e)) {
                 throw e;
             }
             if (answerWaits && System.nanoTime() - started < QUICK_REFUSAL_NANOS && retriedInline(settlement, started, keeper.retries())) {
-                return;
+                return false;
             }
-            retrying = true;
-            Retry retry = new Retry(settlement);
+            Retry retry = new Retry(keeper, hold, failures, settlement);
             keeper.unsettled(hold, retry::attempt);
             keeper.later(retry::scheduled, keeper.retries().pause(0));
+            return true;
         }
     }
 
@@ -1351,7 +1368,10 @@ final class Settlement implements AsyncListener {
     }
 
     /** The further attempts of one settlement: one at a time, by the schedule or before a reserve. */
-    private final class Retry {
+    private static final class Retry {
+        private final HoldKeeper keeper;
+        private final Reservation hold;
+        private final AtomicLong failures;
         private final Runnable settlement;
         private final AtomicBoolean trying = new AtomicBoolean();
         /** Landed or given up: nothing more to try. */
@@ -1361,10 +1381,14 @@ final class Settlement implements AsyncListener {
         /** The scheduled retries so far; only the scheduled ones run this. */
         private int retries;
         /** When the store first could not take the settlement, by the ledger's clock. */
-        private final java.time.Instant since = keeper.now();
+        private final java.time.Instant since;
 
-        Retry(Runnable settlement) {
+        Retry(HoldKeeper keeper, Reservation hold, AtomicLong failures, Runnable settlement) {
+            this.keeper = keeper;
+            this.hold = hold;
+            this.failures = failures;
             this.settlement = settlement;
+            this.since = keeper.now();
         }
 
         /** A retry of the schedule: tries, and schedules the next while the store is still away. */

@@ -4,17 +4,22 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
+import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.memory.InMemoryQuotaStore;
+import io.tokenquota.servlet.testing.FailingLedger;
 import io.tokenquota.testkit.MutableClock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /** The holds of calls still running are kept held past their first TTL; a settled call's are not. */
@@ -111,6 +116,61 @@ class HoldKeeperTest {
             // past its first expiry, not past the extended one
             assertEquals(0, store.expireStale());
             assertEquals(ReservationState.HELD, store.reservation(first.id()).orElseThrow().state());
+        }
+    }
+
+    /** The store, its releases refused (a failover's reset connection) while {@code refusals} is above 0, counted down. */
+    private FailingLedger refusingReleases(AtomicInteger refusals) {
+        return new FailingLedger(store) {
+            @Override
+            protected void beforeRelease(String reservationId) {
+                if (refusals.getAndDecrement() > 0) {
+                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset (test)");
+                }
+            }
+        };
+    }
+
+    /**
+     * The release of a call refused before it ran (its key let through while it was reserved, or refused for
+     * what earlier calls owe) that the store refuses at once is tried again before the refusal is answered, as a
+     * settlement's release is: nothing is left held for a call that never ran.
+     */
+    @Test
+    void aReleaseTheStoreRefusesOnceIsTriedAgainAtOnce() {
+        AtomicInteger refusals = new AtomicInteger(1);
+        FailingLedger ledger = refusingReleases(refusals);
+        AtomicLong failures = new AtomicLong();
+        try (HoldKeeper keeper = new HoldKeeper(ledger, TTL, new Settlement.Retries(new long[] {10}, 10, TimeUnit.SECONDS.toNanos(5)))) {
+            Reservation refused = hold("u", 1_012);
+            keeper.release(refused, failures);
+            assertEquals(ReservationState.RELEASED, store.reservation(refused.id()).orElseThrow().state());
+            assertEquals(0, store.account("u").reserved());
+            assertEquals(0, failures.get());
+        }
+    }
+
+    /**
+     * A release the store refuses past the request's own retries is tried again by the subject's next reserve,
+     * before it reserves (and by the keeper's threads meanwhile), not left to its TTL: the next call finds the
+     * tokens free (round 515: 1,012 held until the TTL, and a call of 19,500 of an unused 20,000 refused 429).
+     */
+    @Test
+    void aReleaseTheStoreStillRefusesIsTriedAgainBeforeTheSubjectsNextReserve() {
+        AtomicInteger refusals = new AtomicInteger(Integer.MAX_VALUE);
+        FailingLedger ledger = refusingReleases(refusals);
+        AtomicLong failures = new AtomicLong();
+        // no inline retries, and the background's first a minute away: the next reserve is what tries it
+        try (HoldKeeper keeper = new HoldKeeper(ledger, TTL, new Settlement.Retries(new long[] {60_000}, 10, 0))) {
+            Reservation refused = hold("u", 1_012);
+            keeper.release(refused, failures);
+            assertEquals(1_012, store.account("u").reserved(), "the store is still away");
+            refusals.set(0);
+            keeper.beforeReserve("u");
+            assertEquals(ReservationState.RELEASED, store.reservation(refused.id()).orElseThrow().state());
+            assertEquals(0, store.account("u").reserved());
+            hold("u", 19_509);
+            assertEquals(0, failures.get());
         }
     }
 }
