@@ -33,7 +33,8 @@ import java.util.zip.Inflater;
  * version in file order (an incremental update rewrites pages: round 495). A stream with {@code /N} and
  * {@code /First} is read as an object stream whatever its {@code /Type} (readers reach one through the
  * cross-reference stream), decoded through its filter chain ({@code /Filter} also as a reference to
- * another object), each stream within its own bound and all within one {@link Budget}. The work is
+ * another object), each stream within its own bound and all within one {@link Budget}, which the file's
+ * cross-reference streams are charged to as well (review 39). The work is
  * linear in the file's size.
  */
 final class PdfPages {
@@ -55,9 +56,10 @@ final class PdfPages {
     /** Containers nested deeper than this are skipped, not parsed (no stack a file can exhaust). */
     private static final int MAX_DEPTH = 64;
     /**
-     * The most all of a file's object streams decode to together, counting what a stream rejected for its
-     * own bound inflated before it stopped (round 505: twelve streams of 80 KB, each within its own bound,
-     * decoded to 96 MB): the decoding a file asks for has one bound, whatever the number of its streams.
+     * The most all of a file's object and cross-reference streams decode to together, counting what a stream
+     * rejected for its own bound inflated before it stopped (round 505: twelve streams of 80 KB, each within
+     * its own bound, decoded to 96 MB; review 39: the same as a /Prev chain of cross-reference streams): the
+     * decoding a file asks for has one bound, whatever the number or kind of its streams.
      */
     static final int DECODED_TOTAL = 8 << 20;
     /**
@@ -68,6 +70,11 @@ final class PdfPages {
     static final long DECODED_TOKENS = 1_000_000;
     /** How far from the end of the file {@code startxref} may be (readers search the last kilobyte or so). */
     private static final int XREF_TAIL = 4096;
+    /**
+     * The most cross-reference sections a {@code /Prev} chain is read through (one per incremental update,
+     * a hybrid file's {@code /XRefStm} with its table): past it the data is not trusted and the file is read in order.
+     */
+    static final int MAX_SECTIONS = 1024;
     /**
      * Bytes lexed in all, per byte of the file, when objects are read at the offsets the cross-reference
      * data gives: objects do not overlap in a well-formed file; past it the data is not trusted (offsets
@@ -82,7 +89,7 @@ final class PdfPages {
 
     private final byte[] pdf;
     private Lexer lexer;
-    /** What decoded object streams may still cost this count: one budget shared by every stream. */
+    /** What decoded streams may still cost this count: one budget shared by every stream, cross-reference streams too. */
     private final Budget budget;
     /** Each object number's newest cross-reference entry ({@code {1, offset}}, {@code {2, stream}} or {@link #FREE}); null when the file is read in order. */
     private Map<Long, long[]> xref;
@@ -107,10 +114,15 @@ final class PdfPages {
     private PdfPages inOrder;
 
     private PdfPages(byte[] pdf) {
+        this(pdf, new Budget());
+    }
+
+    /** A reader of a whole file (or a piece of one) whose decoding is charged to {@code budget}. */
+    private PdfPages(byte[] pdf, Budget budget) {
         this.pdf = pdf;
         this.lexer = new Lexer(pdf, start(pdf), pdf.length);
         this.lookahead = (long) LOOKAHEAD_PER_BYTE * pdf.length;
-        this.budget = new Budget();
+        this.budget = budget;
         this.rows = Math.max(1024, pdf.length / 4);
     }
 
@@ -123,7 +135,8 @@ final class PdfPages {
     static long pageObjects(byte[] pdf) {
         PdfPages pages = new PdfPages(pdf);
         if (!pages.readThroughXref()) {
-            pages = new PdfPages(pdf);
+            // the same budget: what cross-reference streams decoded before the data was given up stays spent
+            pages = new PdfPages(pdf, pages.budget);
             pages.read();
         }
         pages.readObjectStreams();
@@ -181,22 +194,42 @@ final class PdfPages {
         if (offset.kind != Kind.INT) {
             return false;
         }
+        int base = base(offset.number);
+        // the sections are read once, from the base their startxref lands on: a second pass would decode
+        // every cross-reference stream again
+        Map<Long, long[]> entries = base < 0 ? null : sections(offset.number + base, base);
+        if (entries == null || !placed(entries)) {
+            return false;
+        }
+        xref = entries;
+        if (readObjects()) {
+            return true;
+        }
+        xref = null;
+        objects.clear();
+        objectStreams.clear();
+        return false;
+    }
+
+    /**
+     * What the file's offsets count from: 0, or the {@code %PDF-} header when bytes precede it and
+     * {@code startxref} lands on a section only when counted from there (as PDFBox allows); -1 when it
+     * lands on none either way.
+     */
+    private int base(long startxref) {
         int header = indexOf(pdf, "%PDF-", 0, Math.min(pdf.length, HEADER_WITHIN));
         for (int base : header > 0 ? new int[] {0, header} : new int[] {0}) {
-            rows = Math.max(1024, pdf.length / 4);
-            Map<Long, long[]> entries = sections(offset.number + base, base);
-            if (entries != null && placed(entries)) {
-                xref = entries;
-                if (readObjects()) {
-                    return true;
+            long at = startxref + base;
+            if (at >= 0 && at < pdf.length) {
+                Lexer probe = new Lexer(pdf, (int) at, (int) Math.min(pdf.length, at + 64));
+                Token first = probe.next();
+                if (first.isKeyword("xref")
+                        || first.kind == Kind.INT && probe.next().kind == Kind.INT && probe.next().isKeyword("obj")) {
+                    return base;
                 }
-                xref = null;
-                objects.clear();
-                objectStreams.clear();
-                return false;
             }
         }
-        return false;
+        return -1;
     }
 
     /** The entries of the cross-reference sections from {@code at} back through {@code /Prev}, the newest of each number; null when one is broken. */
@@ -205,7 +238,8 @@ final class PdfPages {
         Set<Long> seen = new HashSet<>();
         root = -1;
         while (at >= 0) {
-            if (at >= pdf.length || !seen.add(at)) {
+            // a /Prev that loops back, or a chain longer than any update history, is broken data
+            if (at >= pdf.length || !seen.add(at) || seen.size() > MAX_SECTIONS) {
                 return null;
             }
             lexer = new Lexer(pdf, (int) at, pdf.length);
@@ -290,7 +324,15 @@ final class PdfPages {
         if (end < 0 || !supported(filters)) {
             return null;
         }
-        byte[] bytes = decode(filters, pdf, data, end, (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * (end - data)));
+        // charged to the count's one budget, as object streams are (review 39: twelve xref streams of a /Prev
+        // chain, each within its own bound, decoded 96 MB); when it runs out the data is given up, read in order
+        int own = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, end - data));
+        int most = (int) Math.min(own, Math.max(0, budget.decoded));
+        if (budget.decoded <= 0 && own > 0) {
+            return null;
+        }
+        byte[] bytes = decode(filters, pdf, data, end, most);
+        budget.decoded -= bytes != null ? bytes.length : most + 1;
         int row = widths[0] + widths[1] + widths[2];
         if (bytes == null || row == 0 || (bytes = unpredict(bytes, parms)) == null) {
             return null;
@@ -967,7 +1009,7 @@ final class PdfPages {
     private record ObjectStream(long number, int position, Map<?, ?> dict, int from, int to) {
     }
 
-    /** What decoding and reading object streams may still cost one count, shared by all its streams. */
+    /** What decoding and reading streams (object and cross-reference streams) may still cost one count, shared by all its streams. */
     static final class Budget {
         long decoded = DECODED_TOTAL;
         /** Tokens that may still be read from decoded streams; negative once one was refused. */

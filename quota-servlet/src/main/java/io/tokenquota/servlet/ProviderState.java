@@ -1172,24 +1172,36 @@ final class ProviderState {
         if (key == null) {
             return;
         }
+        byte[] before;
         synchronized (figures) {
             if (!uploads.containsKey(key)) {
                 return;
             }
-            byte[] before = pdfCarry.remove(key);
-            byte[] joined = before == null ? piece : java.util.Arrays.copyOf(before, before.length + piece.length);
-            if (before != null) {
-                System.arraycopy(piece, 0, joined, before.length, piece.length);
-            }
-            int cut = PdfPages.unfinishedObject(joined);
-            long pages = PdfPages.pageObjects(java.util.Arrays.copyOf(joined, cut));
-            if (joined.length - cut > MAX_PDF_CARRY) {
-                pages = saturated(pages, PdfPages.pageObjects(java.util.Arrays.copyOfRange(joined, cut, joined.length)));
-            } else if (cut < joined.length) {
-                pdfCarry.put(key, java.util.Arrays.copyOfRange(joined, cut, joined.length));
-            }
-            uploadMeasured(uploadId, pages * MediaSize.PDF_PAGE_TOKENS);
+            before = pdfCarry.remove(key);
         }
+        // parsed outside the lock (review 39): a hostile piece costs the request that sent it, not every
+        // request that reads provider state while it is parsed; the lock only takes and keeps the carried piece
+        byte[] joined = before == null ? piece : java.util.Arrays.copyOf(before, before.length + piece.length);
+        if (before != null) {
+            System.arraycopy(piece, 0, joined, before.length, piece.length);
+        }
+        int cut = PdfPages.unfinishedObject(joined);
+        long pages = PdfPages.pageObjects(cut == joined.length ? joined : java.util.Arrays.copyOf(joined, cut));
+        byte[] rest = cut < joined.length ? java.util.Arrays.copyOfRange(joined, cut, joined.length) : null;
+        boolean kept = false;
+        if (rest != null && rest.length <= MAX_PDF_CARRY) {
+            synchronized (figures) {
+                // a piece of the same upload that came meanwhile kept its own: this rest is counted now, not dropped
+                kept = uploads.containsKey(key) && !pdfCarry.holds(key);
+                if (kept) {
+                    pdfCarry.put(key, rest);
+                }
+            }
+        }
+        if (rest != null && !kept) {
+            pages = saturated(pages, PdfPages.pageObjects(rest));
+        }
+        uploadMeasured(uploadId, pages * MediaSize.PDF_PAGE_TOKENS);
     }
 
     /** The longest unfinished object of a PDF kept until its next piece comes: an object stream of pages is far shorter. */
@@ -1220,6 +1232,7 @@ final class ProviderState {
             return;
         }
         Long parts;
+        byte[] unfinished = null;
         synchronized (figures) {
             byte[] last = cutLines.remove(key);
             if (last != null) {
@@ -1227,10 +1240,14 @@ final class ProviderState {
             }
             parts = uploads.get(key);
             if (parts == null) {
-                byte[] unfinished = pdfCarry.remove(key("p:", uploadId));
-                if (unfinished != null) {
-                    uploadMeasured(uploadId, PdfPages.pageObjects(unfinished) * MediaSize.PDF_PAGE_TOKENS);
-                }
+                unfinished = pdfCarry.remove(key("p:", uploadId));
+                parts = uploads.get(key("m:", uploadId));
+            }
+        }
+        if (unfinished != null) {
+            // a PDF's last unfinished object is parsed outside the lock, as its pieces are (pdfPiece)
+            uploadMeasured(uploadId, PdfPages.pageObjects(unfinished) * MediaSize.PDF_PAGE_TOKENS);
+            synchronized (figures) {
                 parts = uploads.get(key("m:", uploadId));
             }
         }
@@ -1256,6 +1273,10 @@ final class ProviderState {
     private static final class Carried {
         private final LinkedHashMap<String, byte[]> kept = new LinkedHashMap<>(16, 0.75f, true);
         private long bytes;
+
+        boolean holds(String key) {
+            return kept.containsKey(key);
+        }
 
         byte[] remove(String key) {
             byte[] b = kept.remove(key);
