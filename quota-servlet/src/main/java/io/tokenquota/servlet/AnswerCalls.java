@@ -52,6 +52,7 @@ final class AnswerCalls {
         sha256 = sha256();
     }
 
+    /** A new SHA-256 digest: the one helper the filter's digests (of names, prompts, keys) are made with. */
     static MessageDigest sha256() {
         try {
             return MessageDigest.getInstance("SHA-256");

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 
 /**
  * The prompt a text generation request sends, as small as an answer's text can be compared with it: its length and
@@ -31,7 +30,7 @@ final class PromptEcho {
     private PromptEcho(byte[] prompt) {
         this.length = prompt.length;
         this.head = java.util.Arrays.copyOf(prompt, Math.min(HEAD, prompt.length));
-        this.digest = sha256().digest(prompt);
+        this.digest = AnswerCalls.sha256().digest(prompt);
     }
 
     /** The prompt {@code prompt} as it is compared; {@code null} for an empty one (nothing to repeat). */
@@ -90,14 +89,6 @@ final class PromptEcho {
     /** A reader of an answer's strings, one at a time. */
     Reader reader() {
         return new Reader();
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /**
@@ -217,7 +208,7 @@ final class PromptEcho {
                 }
             }
             if (running == null) {
-                running = sha256();
+                running = AnswerCalls.sha256();
             }
             running.update(b);
             if (same && count == length) {

@@ -487,7 +487,9 @@ public final class QuotaFilter implements Filter {
             // are: it runs through that call's own wrappers, so what it writes or reports is that call's, charged
             // once (rounds 426 and 428: a pass that wrote nothing was charged its estimate on top, one that
             // reported the call's figure or wrote its answer charged it twice), and a figure it reports is added
-            // to the call's as an include's is (PassAgain); once that call is over, the pass is a call of its own
+            // to the call's as an include's is (PassAgain); once that call is over, the pass is a call of its own.
+            // A call let through under fail-open is part of it the same way while it runs, met above
+            // (crossContextAsync): it has no settlement to pass through
             if (req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
                 PassAgain pass = new PassAgain(call.endpointRequest(), call.answer());
                 asyncDispatch(pass, pass.answer, chain);
@@ -592,14 +594,22 @@ public final class QuotaFilter implements Filter {
      * async dispatches are, whatever its context. A pass the container runs again is the call's own request (the
      * same container request beneath the wrappers of any forward the call was held behind, a cross-context one
      * included: {@link #dispatch}, round 338), and stays what it was.
+     *
+     * <p>A call let through under fail-open has no settlement, only its running key ({@link SeenKeys.Call}, the
+     * {@code letThrough} attribute): while it runs, a dispatch of its request is part of it too, whether a
+     * cross-context one or the container's pass run again (a keyed one was answered 409 as a replay of its own key,
+     * an unkeyed one reserved and charged as a new call). Both are let through as its async dispatches are, with no
+     * wrapper of a call's to route them through and nothing to charge, so they need not be told apart.
      */
     private boolean crossContextAsync(ServletRequest req) {
-        if (req.getDispatcherType() != DispatcherType.REQUEST
-                || !(req.getAttribute(settling) instanceof Settlement call) || call.settled()) {
+        if (req.getDispatcherType() != DispatcherType.REQUEST) {
             return false;
         }
-        // identity only: nothing is asked of the call's request, which the container may have let go of
-        return innermost(req) != innermost(call.endpointRequest());
+        if (req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
+            // identity only: nothing is asked of the call's request, which the container may have let go of
+            return innermost(req) != innermost(call.endpointRequest());
+        }
+        return req.getAttribute(letThrough) instanceof SeenKeys.Call seen && !seen.over();
     }
 
     /** The container's request beneath every wrapper of {@code request}. */
@@ -1142,7 +1152,9 @@ public final class QuotaFilter implements Filter {
         // the key names the client's call, which an error page only answers for: the page's hold takes none,
         // or the key would be replayed (409 in place of the page) or spent by the page
         String key = errorPage ? null : request.getHeader(IDEMPOTENCY_KEY_HEADER);
-        if (key != null && seenKeys.letThroughOnly(subject, key)) {
+        // the pair the filter's record of keys knows the key by, digested once for every question asked of it
+        java.nio.ByteBuffer pair = key == null ? null : SeenKeys.pair(subject, key);
+        if (pair != null && seenKeys.letThroughOnly(pair)) {
             // the store never saw this key: a call with it was let through while the store was away. A key the
             // store saw is the store's to answer while it answers (its replay carries the account)
             usedUnderFailOpen(response, "went through while the quota ledger was unavailable");
@@ -1212,16 +1224,36 @@ public final class QuotaFilter implements Filter {
             return false;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
-                return unavailable(endpointRequest, response, chain, subject, key, e);
+                return unavailable(endpointRequest, response, chain, subject, pair, e);
             }
             Problems.send(response, e);
             return false;
         } catch (RuntimeException e) {
-            return unavailable(endpointRequest, response, chain, subject, key, e);
+            return unavailable(endpointRequest, response, chain, subject, pair, e);
         }
         // the key is this filter's to remember: a retry that meets an outage is not let through as a first request
-        SeenKeys.Call seen = key == null ? null : seenKeys.reserved(subject, key);
-        if (key != null && seen == null && !reserved.replayed()) {
+        SeenKeys.Call seen;
+        try {
+            seen = pair == null ? null : seenKeys.reserved(pair);
+        } catch (SeenKeys.Full full) {
+            if (!reserved.replayed()) {
+                // every key the filter keeps is a running call's: served unrecorded, this call's retry in an
+                // outage would buy a second model call, and forgetting a running call's key would let its retry do
+                // so. Its hold is released, nothing charged, and its key is spent on the store as any key of a
+                // released hold is (round 345): 409, as a retry with the key would get; a new key serves the call
+                release(reserved.reservation(), "of a key the filter cannot record");
+                LOG.warn("refusing the keyed request of {}: {} keyed calls are running, as many as the filter"
+                        + " records", subject, seenKeys.size());
+                Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(),
+                        ErrorCode.IDEMPOTENCY_CONFLICT.type(), "Idempotency-Key was spent on a hold this filter"
+                                + " released: it records as many running keyed calls as it can; send the call again"
+                                + " with a new key");
+                return false;
+            }
+            // the store's replay, answered 409 below: nothing of it runs
+            seen = null;
+        }
+        if (pair != null && seen == null && !reserved.replayed()) {
             // a request with this key was let through while this reserve was on its way to the store, which never
             // saw that call and took this one as a first request: it is that call's replay. Its new hold is
             // released, nothing charged (round 508: both were served, two model calls for one key). A replay the
@@ -1230,190 +1262,192 @@ public final class QuotaFilter implements Filter {
             usedUnderFailOpen(response, "went through while the quota ledger was unavailable");
             return false;
         }
-        // a team member's headers show the stricter of its own account and its team's: the one that
-        // refuses its next request first
-        QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
-                ? reserved.team() : reserved.account();
-        if (reserved.replayed()) {
-            if (seen != null) {
-                seen.ended();
-            }
-            // the first request with this key owns it (and its one model call); a response cannot be replayed.
-            // The refusal is a protected response like any other: it carries the account's fields
-            QuotaHeaders.set(response, account, ledger.policy());
-            Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
-                    "Idempotency-Key was already used by a request that is "
-                            + (reserved.reservation().state() == ReservationState.HELD ? "still running"
-                            : reserved.reservation().state().name().toLowerCase(Locale.ROOT)));
-            return false;
-        }
-        Reservation hold = reserved.reservation();
-        // the subject's (and its team-mates') calls in this JVM owe that much beyond their holds, and their
-        // charges have not landed: past it the call would be served beyond the allowance. Counted, not
-        // held, so nothing is counted twice once those charges land
-        long owes = owes(owed, reserved.account());
-        if (reserved.account().available() < owes) {
-            if (seen != null) {
-                seen.ended();
-            }
-            refuseForOwed(hold, reserved.account(), false, estimate, owes, response);
-            return false;
-        }
-        long owedByTeam = 0;
-        if (reserved.team() != null && hold.teamId() != null) {
-            owedByTeam = owes(keeper.owedByTeam(hold.teamId()), reserved.team());
-            if (reserved.team().available() < owedByTeam) {
-                if (seen != null) {
-                    seen.ended();
-                }
-                refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
+        // until the settlement owns the key's call (whenEnds), every way out ends it, a throw too: a call never
+        // ended would keep its key among the running ones for good
+        SeenKeys.Call unowned = seen;
+        try {
+            // a team member's headers show the stricter of its own account and its team's: the one that
+            // refuses its next request first
+            QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
+                    ? reserved.team() : reserved.account();
+            if (reserved.replayed()) {
+                // the first request with this key owns it (and its one model call); a response cannot be replayed.
+                // The refusal is a protected response like any other: it carries the account's fields
+                QuotaHeaders.set(response, account, ledger.policy());
+                Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
+                        "Idempotency-Key was already used by a request that is "
+                                + (reserved.reservation().state() == ReservationState.HELD ? "still running"
+                                : reserved.reservation().state().name().toLowerCase(Locale.ROOT)));
                 return false;
             }
-        }
-        // the headers tell what the refusal above would: what is left once this hold and what the unlanded
-        // calls owe are counted (round 448: beside a December stream whose late charge takes back every
-        // token January carried, a January call's headers offered those tokens, and a client pacing itself
-        // on RateLimit sent a call of that size and got 429), the stricter of the member's and its team's
-        long userLeft = spendable(reserved.account().available(), owes);
-        long teamLeft = reserved.team() == null ? Long.MAX_VALUE : spendable(reserved.team().available(), owedByTeam);
-        QuotaAccount shown = teamLeft < userLeft ? reserved.team() : reserved.account();
-        long remaining = Math.min(userLeft, teamLeft);
-
-        // the account as the hold left it, from the reserve itself: no second read on the request path
-        String capped = fitted == null ? null : Long.toString(fitted.budget());
-        Runnable headers = () -> {
-            QuotaHeaders.set(response, shown, remaining, ledger.policy());
-            if (capped != null) {
-                response.setHeader(OUTPUT_CAPPED_HEADER, capped);
+            Reservation hold = reserved.reservation();
+            // the subject's (and its team-mates') calls in this JVM owe that much beyond their holds, and their
+            // charges have not landed: past it the call would be served beyond the allowance. Counted, not
+            // held, so nothing is counted twice once those charges land
+            long owes = owes(owed, reserved.account());
+            if (reserved.account().available() < owes) {
+                refuseForOwed(hold, reserved.account(), false, estimate, owes, response);
+                return false;
             }
-        };
-        headers.run();
-        UsageSniffer sniffer = new UsageSniffer(inputEstimate);
-        if (UsageSniffer.countsTokens(path)) {
-            // a count's answer holds no more than the request sent, its query string too
-            sniffer.countingPath(path, plus(sentBytes, query == null ? 0 : query.length()));
-        }
-        if (asked.completionsAsked() > 1) {
-            sniffer.manyCompletions();
-        }
-        // when the usage never comes, the answer's own text tells what was written: the output part of
-        // the estimate is a default when the request names no budget, and a relay may send its own budget
-        byte[] sentBody = readBody;
-        // text written raw (no provider framing) is a model's only on a call: a GET or HEAD may read stored
-        // text back (a file's content, a transcript, a job's progress lines), named by its path or query; one
-        // that sends a body (JSON, a form, multipart) sends what a call sends (a route mapped for every method)
-        boolean reads = ("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod())) && !sendsBody;
-        sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
-        // a text generation answer may repeat the prompt ahead of what the model wrote (return_full_text)
-        sniffer.promptSent(PromptEcho.sentIn(sentBody));
-        // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
-        sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
-        // every Accept line: a list header may be split over several, and a framework reads them all
-        sniffer.accepted(UsageSniffer.acceptedTypes(String.join(",", java.util.Collections.list(request.getHeaders("Accept")))));
-        java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
-        DispatcherType dispatch = request.getDispatcherType();
-        EndpointRequest endpoint = held;
-        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
-                dispatch == DispatcherType.INCLUDE,
-                // the end of what the endpoint writes on this dispatch's own thread, the filter's to send;
-                // not inside a forward the endpoint makes (round 401): Tomcat, which puts its forward's request
-                // under the endpoint's view (which then reports FORWARD), ends the response itself when the
-                // forward returns, past every wrapper (it suspends it: a byte sent later is dropped), so a byte
-                // kept back there never went out (274 of 275 bytes, and the client waited 60 s for the last)
-                () -> inChain.get() && !request.isAsyncStarted()
-                        && (endpoint.getDispatcherType() != DispatcherType.FORWARD || dispatch == DispatcherType.FORWARD));
-        held.answeredThrough(wrapped);
-        if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
-            // the figure an earlier include of the same request reported (a poll's 0) is not this call's
-            request.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
-        }
-        byte[] keptBody = kept;
-        // a multipart body is not kept whole: its answers are not remembered (a 304 is charged the estimate)
-        java.util.function.Supplier<String> answerKey = keptBody == null ? null
-                : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
-        // the hold counts at most the cap; an endpoint sent a larger budget is charged it when its answer
-        // is no count and reports no usage (weighed at the output rate, as the hold's output is)
-        long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
-        held.holds(handled, echoes ? dispatchOf(request) : null);
-        holding(request).putIfAbsent(new Held(heldOn, subject), handled);
-        // unweighed too: an answer that names a dearer model than the request did is charged at its rates
-        Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
-                plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
-        if (upload != null && upload.step() == FileUpload.Step.CREATE && FileUpload.BATCH.equals(Json.topLevelString(readBody, "purpose"))) {
-            upload = upload.withFigure(0);
-        } else if (upload != null && upload.step() == FileUpload.Step.CREATE
-                && "application/pdf".equalsIgnoreCase(String.valueOf(Json.topLevelString(readBody, "mime_type")).trim())) {
-            upload = upload.ofPdf();
-        } else if (upload != null && upload.step() == FileUpload.Step.COMPLETE) {
-            // the last line the parts left cut
-            upload = upload.withPart(new byte[0], lines -> batchLines(lines, path));
-        }
-        settlement.uploads(upload);
-        byte[] named = readBody;
-        // what the body names, for a request that starts an application's job again by its id
-        settlement.bodyValues(() -> Json.topLevelValues(named, 64));
-        settlement.bodyField(name -> Json.topLevelString(named, name));
-        settlement.bodyTrue(name -> Json.topLevelTrue(named, name));
-        // the body as one JSON-RPC message (MCP's and A2A's), read once, when the settlement asks
-        settlement.rpc(new java.util.function.Supplier<>() {
-            private JsonRpc.Message message;
-            private boolean read;
-
-            @Override
-            public synchronized JsonRpc.Message get() {
-                if (!read) {
-                    message = JsonRpc.of(named);
-                    read = true;
+            long owedByTeam = 0;
+            if (reserved.team() != null && hold.teamId() != null) {
+                owedByTeam = owes(keeper.owedByTeam(hold.teamId()), reserved.team());
+                if (reserved.team().available() < owedByTeam) {
+                    refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
+                    return false;
                 }
-                return message;
             }
-        });
-        if (seen != null) {
-            settlement.whenEnds(seen::ended);
-        }
-        request.setAttribute(settling, settlement);
-        held.settledBy(settlement);
-        keeper.running(hold, settlement::chargeSoFar);
-        // an include or forward made after the page started its async cycle ends when it returns: the
-        // cycle is the page's, and the page may include the model again
-        boolean asyncBefore = request.getDispatcherType() != DispatcherType.REQUEST && request.isAsyncStarted();
-        boolean returned = false;
-        try {
-            chain.doFilter(held, wrapped);
-            returned = true;
-            held.dispatchEnded();
-        } finally {
-            inChain.set(false);
-            if (!returned) {
-                settlement.settle(Settlement.End.THREW);
-                wrapped.releaseEnd();
-            } else if (asyncBefore) {
-                settlement.settle(Settlement.End.RETURNED);
-                wrapped.releaseEnd();
-            } else if (request.isAsyncStarted()) {
-                // what the synchronous part kept back of the end goes out: the async cycle ends it
-                wrapped.releaseEnd();
-                try {
-                    if (!held.settlementListens()) {
-                        // started on a request that bypassed the endpoint's view (the container's own)
-                        request.getAsyncContext().addListener(settlement);
+            // the headers tell what the refusal above would: what is left once this hold and what the unlanded
+            // calls owe are counted (round 448: beside a December stream whose late charge takes back every
+            // token January carried, a January call's headers offered those tokens, and a client pacing itself
+            // on RateLimit sent a call of that size and got 429), the stricter of the member's and its team's
+            long userLeft = spendable(reserved.account().available(), owes);
+            long teamLeft = reserved.team() == null ? Long.MAX_VALUE : spendable(reserved.team().available(), owedByTeam);
+            QuotaAccount shown = teamLeft < userLeft ? reserved.team() : reserved.account();
+            long remaining = Math.min(userLeft, teamLeft);
+
+            // the account as the hold left it, from the reserve itself: no second read on the request path
+            String capped = fitted == null ? null : Long.toString(fitted.budget());
+            Runnable headers = () -> {
+                QuotaHeaders.set(response, shown, remaining, ledger.policy());
+                if (capped != null) {
+                    response.setHeader(OUTPUT_CAPPED_HEADER, capped);
+                }
+            };
+            headers.run();
+            UsageSniffer sniffer = new UsageSniffer(inputEstimate);
+            if (UsageSniffer.countsTokens(path)) {
+                // a count's answer holds no more than the request sent, its query string too
+                sniffer.countingPath(path, plus(sentBytes, query == null ? 0 : query.length()));
+            }
+            if (asked.completionsAsked() > 1) {
+                sniffer.manyCompletions();
+            }
+            // when the usage never comes, the answer's own text tells what was written: the output part of
+            // the estimate is a default when the request names no budget, and a relay may send its own budget
+            byte[] sentBody = readBody;
+            // text written raw (no provider framing) is a model's only on a call: a GET or HEAD may read stored
+            // text back (a file's content, a transcript, a job's progress lines), named by its path or query; one
+            // that sends a body (JSON, a form, multipart) sends what a call sends (a route mapped for every method)
+            boolean reads = ("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod())) && !sendsBody;
+            sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
+            // a text generation answer may repeat the prompt ahead of what the model wrote (return_full_text)
+            sniffer.promptSent(PromptEcho.sentIn(sentBody));
+            // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
+            sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
+            // every Accept line: a list header may be split over several, and a framework reads them all
+            sniffer.accepted(UsageSniffer.acceptedTypes(String.join(",", java.util.Collections.list(request.getHeaders("Accept")))));
+            java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
+            DispatcherType dispatch = request.getDispatcherType();
+            EndpointRequest endpoint = held;
+            QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
+                    dispatch == DispatcherType.INCLUDE,
+                    // the end of what the endpoint writes on this dispatch's own thread, the filter's to send;
+                    // not inside a forward the endpoint makes (round 401): Tomcat, which puts its forward's request
+                    // under the endpoint's view (which then reports FORWARD), ends the response itself when the
+                    // forward returns, past every wrapper (it suspends it: a byte sent later is dropped), so a byte
+                    // kept back there never went out (274 of 275 bytes, and the client waited 60 s for the last)
+                    () -> inChain.get() && !request.isAsyncStarted()
+                            && (endpoint.getDispatcherType() != DispatcherType.FORWARD || dispatch == DispatcherType.FORWARD));
+            held.answeredThrough(wrapped);
+            if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
+                // the figure an earlier include of the same request reported (a poll's 0) is not this call's
+                request.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
+            }
+            byte[] keptBody = kept;
+            // a multipart body is not kept whole: its answers are not remembered (a 304 is charged the estimate)
+            java.util.function.Supplier<String> answerKey = keptBody == null ? null
+                    : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
+            // the hold counts at most the cap; an endpoint sent a larger budget is charged it when its answer
+            // is no count and reports no usage (weighed at the output rate, as the hold's output is)
+            long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
+            held.holds(handled, echoes ? dispatchOf(request) : null);
+            holding(request).putIfAbsent(new Held(heldOn, subject), handled);
+            // unweighed too: an answer that names a dearer model than the request did is charged at its rates
+            Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
+                    plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
+            if (upload != null && upload.step() == FileUpload.Step.CREATE && FileUpload.BATCH.equals(Json.topLevelString(readBody, "purpose"))) {
+                upload = upload.withFigure(0);
+            } else if (upload != null && upload.step() == FileUpload.Step.CREATE
+                    && "application/pdf".equalsIgnoreCase(String.valueOf(Json.topLevelString(readBody, "mime_type")).trim())) {
+                upload = upload.ofPdf();
+            } else if (upload != null && upload.step() == FileUpload.Step.COMPLETE) {
+                // the last line the parts left cut
+                upload = upload.withPart(new byte[0], lines -> batchLines(lines, path));
+            }
+            settlement.uploads(upload);
+            byte[] named = readBody;
+            // what the body names, for a request that starts an application's job again by its id
+            settlement.bodyValues(() -> Json.topLevelValues(named, 64));
+            settlement.bodyField(name -> Json.topLevelString(named, name));
+            settlement.bodyTrue(name -> Json.topLevelTrue(named, name));
+            // the body as one JSON-RPC message (MCP's and A2A's), read once, when the settlement asks
+            settlement.rpc(new java.util.function.Supplier<>() {
+                private JsonRpc.Message message;
+                private boolean read;
+
+                @Override
+                public synchronized JsonRpc.Message get() {
+                    if (!read) {
+                        message = JsonRpc.of(named);
+                        read = true;
                     }
-                } catch (IllegalStateException e) {
-                    // the async cycle already ended on another thread
-                    settlement.settle(Settlement.End.RETURNED);
+                    return message;
                 }
-            } else if (request.getDispatcherType() == DispatcherType.INCLUDE) {
-                // an included answer is part of the including page, which goes on writing
-                settlement.settle(Settlement.End.RETURNED);
-            } else {
-                // the charge lands before the client has the end of the answer: a client that sends its
-                // next call the instant it has this one, on another connection or another instance, is
-                // reserved against a ledger that has it; then the client does not wait for the container
-                settlement.settle(Settlement.End.RETURNED, true);
-                wrapped.finishForClient();
+            });
+            if (seen != null) {
+                settlement.whenEnds(seen::ended);
+            }
+            // the settlement ends the key's call from here
+            unowned = null;
+            request.setAttribute(settling, settlement);
+            held.settledBy(settlement);
+            keeper.running(hold, settlement::chargeSoFar);
+            // an include or forward made after the page started its async cycle ends when it returns: the
+            // cycle is the page's, and the page may include the model again
+            boolean asyncBefore = request.getDispatcherType() != DispatcherType.REQUEST && request.isAsyncStarted();
+            boolean returned = false;
+            try {
+                chain.doFilter(held, wrapped);
+                returned = true;
+                held.dispatchEnded();
+            } finally {
+                inChain.set(false);
+                if (!returned) {
+                    settlement.settle(Settlement.End.THREW);
+                    wrapped.releaseEnd();
+                } else if (asyncBefore) {
+                    settlement.settle(Settlement.End.RETURNED);
+                    wrapped.releaseEnd();
+                } else if (request.isAsyncStarted()) {
+                    // what the synchronous part kept back of the end goes out: the async cycle ends it
+                    wrapped.releaseEnd();
+                    try {
+                        if (!held.settlementListens()) {
+                            // started on a request that bypassed the endpoint's view (the container's own)
+                            request.getAsyncContext().addListener(settlement);
+                        }
+                    } catch (IllegalStateException e) {
+                        // the async cycle already ended on another thread
+                        settlement.settle(Settlement.End.RETURNED);
+                    }
+                } else if (request.getDispatcherType() == DispatcherType.INCLUDE) {
+                    // an included answer is part of the including page, which goes on writing
+                    settlement.settle(Settlement.End.RETURNED);
+                } else {
+                    // the charge lands before the client has the end of the answer: a client that sends its
+                    // next call the instant it has this one, on another connection or another instance, is
+                    // reserved against a ledger that has it; then the client does not wait for the container
+                    settlement.settle(Settlement.End.RETURNED, true);
+                    wrapped.finishForClient();
+                }
+            }
+            return returned && !asyncBefore && request.isAsyncStarted();
+        } finally {
+            if (unowned != null) {
+                unowned.ended();
             }
         }
-        return returned && !asyncBefore && request.isAsyncStarted();
     }
 
     /**
@@ -1863,15 +1897,26 @@ public final class QuotaFilter implements Filter {
      * TTL after.
      */
     private boolean unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                                String subject, String key, RuntimeException e) throws IOException, ServletException {
+                                String subject, java.nio.ByteBuffer pair, RuntimeException e) throws IOException, ServletException {
         if (!failOpen) {
             LOG.warn("quota ledger unavailable, refusing the request of {} (fail-closed): {}", subject, e.toString());
             Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable; try again later");
             return false;
         }
         SeenKeys.Call seen = null;
-        if (key != null) {
-            seen = seenKeys.letThrough(subject, key);
+        if (pair != null) {
+            try {
+                seen = seenKeys.letThrough(pair);
+            } catch (SeenKeys.Full full) {
+                // every key the filter keeps is a running call's: letting this one through unrecorded, or forgetting
+                // one of theirs, would let a retry buy a second model call. 503, not 409: the key was not used
+                // (nothing was let through, nothing reserved), so the client's retry once calls end is its call
+                LOG.warn("quota ledger unavailable, refusing the keyed request of {}: {} keyed calls are running,"
+                        + " as many as the filter records: {}", subject, seenKeys.size(), e.toString());
+                Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable and this"
+                        + " filter records as many running keyed calls as it can; try again later");
+                return false;
+            }
             if (seen == null) {
                 usedUnderFailOpen(response, "this filter let through or reserved, and the quota ledger is unavailable");
                 return false;

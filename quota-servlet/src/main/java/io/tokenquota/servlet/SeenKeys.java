@@ -5,9 +5,9 @@ import jakarta.servlet.AsyncListener;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -31,22 +31,31 @@ import java.util.function.Supplier;
  * keyed retry of a held call would still meet its hold).
  *
  * <p>The record is this filter's, in this JVM: another instance behind a load balancer does not see it, and an older
- * key is the store's alone. It is bounded: at most {@link #MAX_KEYS} pairs, the oldest (by when it was recorded or
- * its call ended) dropped first, so an outage of any length costs a bounded heap. Pairs are kept as digests, a fixed
- * size whatever the subject and key. Thread-safe.
+ * key is the store's alone. It is bounded: at most {@link #MAX_KEYS} pairs, so an outage of any length costs a
+ * bounded heap. Past the bound the pair whose call ended longest ago is dropped first; the pair of a call still
+ * running never is (a long call's key dropped for 65,536 cheap keyed calls that ended would let its retry buy a
+ * second model call: review 39). When every pair kept is a running call's, a new pair is refused ({@link Full})
+ * rather than one forgotten. Running pairs and ended ones are kept apart, the ended ones in the order of their
+ * expiry, so a request's work here does not grow with the calls running. Pairs are kept as digests, a fixed size
+ * whatever the subject and key ({@link #pair}, computed once per request). Thread-safe.
  */
 final class SeenKeys {
-    /** The most pairs a filter keeps: past it the oldest is dropped first. */
+    /** The most pairs a filter keeps: past it the pair whose call ended longest ago is dropped first. */
     static final int MAX_KEYS = 65_536;
 
     private final int maximum;
     private final Duration ttl;
     private final Supplier<Instant> clock;
+    /** The lock of both maps: a pair is in one of them at most. */
+    private final Object lock = new Object();
+    /** Digest of (subject, key) to its entry, for the pairs with at least one call running: never dropped. */
+    private final HashMap<ByteBuffer, Entry> running = new HashMap<>();
     /**
-     * Digest of (subject, key) to its entry, in the order they were recorded or their calls last ended, oldest first:
-     * the entries whose calls have all ended are so in the order of their expiry.
+     * Digest of (subject, key) to its entry, for the pairs whose calls have all ended, in the order they last
+     * ended, which is the order of their expiry: the first is the next to expire and the first dropped past the
+     * maximum.
      */
-    private final LinkedHashMap<ByteBuffer, Entry> kept = new LinkedHashMap<>();
+    private final LinkedHashMap<ByteBuffer, Entry> ended = new LinkedHashMap<>();
 
     /** A pair: whether the store saw it, how many of its calls are running, and, once none is, until when it is kept. */
     private static final class Entry {
@@ -58,9 +67,15 @@ final class SeenKeys {
         Entry(ByteBuffer pair) {
             this.pair = pair;
         }
+    }
 
-        boolean keptAt(Instant now) {
-            return running > 0 || until.isAfter(now);
+    /**
+     * Every pair kept is a running call's and the record is at its bound: a new pair cannot be recorded without
+     * forgetting a running call's key, which would let its retry buy a second model call, so the request is refused.
+     */
+    static final class Full extends RuntimeException {
+        Full() {
+            super("the record of Idempotency-Keys holds its maximum of running calls", null, false, false);
         }
     }
 
@@ -78,33 +93,59 @@ final class SeenKeys {
     }
 
     /**
-     * A call of {@code subject} with {@code key} goes through uncharged, the store away: recorded, running, unless
-     * the pair is kept already (a request with the same key went through or was reserved, perhaps still running):
-     * then null, this one is a replay. Of concurrent requests sharing a pair, exactly one is recorded.
+     * The digest a request's (subject, key) is kept by: SHA-256 of the subject and key, apart by a NUL, which
+     * neither may contain (a hold request refuses control characters in both before the store is asked, so no such
+     * pair reaches fail-open). Computed once per request and passed to each question asked of the record.
      */
+    static ByteBuffer pair(String subject, String key) {
+        MessageDigest sha = AnswerCalls.sha256();
+        sha.update(subject.getBytes(StandardCharsets.UTF_8));
+        sha.update((byte) 0);
+        sha.update(key.getBytes(StandardCharsets.UTF_8));
+        return ByteBuffer.wrap(sha.digest());
+    }
+
     Call letThrough(String subject, String key) {
-        ByteBuffer pair = digest(subject, key);
-        synchronized (kept) {
+        return letThrough(pair(subject, key));
+    }
+
+    /**
+     * A call of {@code pair} goes through uncharged, the store away: recorded, running, unless the pair is kept
+     * already (a request with the same key went through or was reserved, perhaps still running): then null, this
+     * one is a replay. Of concurrent requests sharing a pair, exactly one is recorded.
+     *
+     * @throws Full every pair kept is a running call's, at the maximum
+     */
+    Call letThrough(ByteBuffer pair) {
+        synchronized (lock) {
             dropExpired(clock.get());
-            if (kept.containsKey(pair)) {
+            if (running.containsKey(pair) || ended.containsKey(pair)) {
                 return null;
             }
             return start(record(pair));
         }
     }
 
-    /**
-     * The store took a reserve of {@code subject} with {@code key} (a first one, or its replay): recorded, running,
-     * as the store's, which answers a retry itself while it is reachable. Unless a request with the key was let
-     * through uncharged meanwhile (its reserve met the outage while this one was on its way to the store, which
-     * never saw that call): then null, this one is its replay, though the store took it as a first request (round
-     * 508: both were served, two model calls for one key). The pair stays the let-through call's.
-     */
     Call reserved(String subject, String key) {
-        ByteBuffer pair = digest(subject, key);
-        synchronized (kept) {
+        return reserved(pair(subject, key));
+    }
+
+    /**
+     * The store took a reserve of {@code pair} (a first one, or its replay): recorded, running, as the store's,
+     * which answers a retry itself while it is reachable. Unless a request with the key was let through uncharged
+     * meanwhile (its reserve met the outage while this one was on its way to the store, which never saw that call):
+     * then null, this one is its replay, though the store took it as a first request (round 508: both were served,
+     * two model calls for one key). The pair stays the let-through call's.
+     *
+     * @throws Full the pair is not kept, and every pair kept is a running call's, at the maximum
+     */
+    Call reserved(ByteBuffer pair) {
+        synchronized (lock) {
             dropExpired(clock.get());
-            Entry entry = kept.get(pair);
+            Entry entry = running.get(pair);
+            if (entry == null) {
+                entry = ended.get(pair);
+            }
             if (entry == null) {
                 entry = record(pair);
             } else if (!entry.stored) {
@@ -115,59 +156,69 @@ final class SeenKeys {
         }
     }
 
-    /**
-     * Whether a call of {@code subject} with {@code key} went through uncharged and the store never saw the key,
-     * its call running or ended within a TTL: a retry is a replay, though the store would take it as a first request.
-     */
     boolean letThroughOnly(String subject, String key) {
-        ByteBuffer pair = digest(subject, key);
-        synchronized (kept) {
-            if (kept.isEmpty()) {
+        return letThroughOnly(pair(subject, key));
+    }
+
+    /**
+     * Whether a call of {@code pair} went through uncharged and the store never saw the key, its call running or
+     * ended within a TTL: a retry is a replay, though the store would take it as a first request.
+     */
+    boolean letThroughOnly(ByteBuffer pair) {
+        synchronized (lock) {
+            Entry entry = running.get(pair);
+            if (entry != null) {
+                return !entry.stored;
+            }
+            if (ended.isEmpty()) {
                 return false;
             }
-            Instant now = clock.get();
-            dropExpired(now);
-            Entry entry = kept.get(pair);
-            return entry != null && !entry.stored && entry.keptAt(now);
+            dropExpired(clock.get());
+            entry = ended.get(pair);
+            return entry != null && !entry.stored;
         }
     }
 
     /** How many pairs are kept (expired ones the next call drops included). */
     int size() {
-        synchronized (kept) {
-            return kept.size();
+        synchronized (lock) {
+            return running.size() + ended.size();
         }
     }
 
-    /** Puts a new entry last, dropping the oldest past the maximum. */
+    /**
+     * A new entry for {@code pair}, not kept yet, to be started: room is made past the maximum by dropping the pair
+     * whose call ended longest ago, never a running call's.
+     */
     private Entry record(ByteBuffer pair) {
-        Entry entry = new Entry(pair);
-        kept.put(pair, entry);
-        while (kept.size() > maximum) {
-            Iterator<ByteBuffer> oldest = kept.keySet().iterator();
+        if (running.size() >= maximum) {
+            throw new Full();
+        }
+        while (running.size() + ended.size() >= maximum) {
+            Iterator<ByteBuffer> oldest = ended.keySet().iterator();
             oldest.next();
             oldest.remove();
         }
-        return entry;
+        return new Entry(pair);
     }
 
+    /** One more call of {@code entry} runs: its pair is among the running ones until its last call ends. */
     private Call start(Entry entry) {
-        entry.running++;
+        if (entry.running++ == 0) {
+            ended.remove(entry.pair);
+            running.put(entry.pair, entry);
+        }
         return new Call(entry);
     }
 
     /**
-     * Drops the pairs past their TTL. The entries whose calls have ended are in the order of their expiry, so the
-     * first of them still kept ends the walk; the running ones met before it are skipped (as many as calls run).
+     * Drops the ended pairs past their TTL: they are in the order of their expiry, so the first still kept ends the
+     * walk. The running ones are elsewhere and never walked.
      */
     private void dropExpired(Instant now) {
-        Iterator<Entry> oldest = kept.values().iterator();
+        Iterator<Entry> oldest = ended.values().iterator();
         while (oldest.hasNext()) {
-            Entry entry = oldest.next();
-            if (entry.running > 0) {
-                continue;
-            }
-            if (entry.until.isAfter(now)) {
+            if (oldest.next().until.isAfter(now)) {
                 return;
             }
             oldest.remove();
@@ -187,17 +238,22 @@ final class SeenKeys {
             this.entry = entry;
         }
 
+        /** Whether the call has ended ({@link #ended}): a dispatch of its request after that is not part of it. */
+        boolean over() {
+            return over.get();
+        }
+
         /**
-         * The call is over: its pair is kept a TTL from now (once every call of the pair is over). A second end (the
-         * cycle's completion after its timeout or error, when the application may still have written the answer)
-         * only moves that TTL on.
+         * The call is over: its pair is kept a TTL from now (once every call of the pair is over), among the ended
+         * ones, last. A second end (the cycle's completion after its timeout or error, when the application may
+         * still have written the answer) only moves that TTL on.
          */
         void ended() {
             boolean first = over.compareAndSet(false, true);
             Instant now = clock.get();
-            synchronized (kept) {
-                if (kept.get(entry.pair) != entry) {
-                    // dropped past the maximum while it ran
+            synchronized (lock) {
+                if (running.get(entry.pair) != entry && ended.get(entry.pair) != entry) {
+                    // dropped a TTL after its end, before this second end
                     return;
                 }
                 if (first) {
@@ -209,8 +265,9 @@ final class SeenKeys {
                 }
                 if (entry.running == 0) {
                     // last, among the ended ones in the order of their expiry
-                    kept.remove(entry.pair);
-                    kept.put(entry.pair, entry);
+                    running.remove(entry.pair);
+                    ended.remove(entry.pair);
+                    ended.put(entry.pair, entry);
                 }
             }
         }
@@ -234,22 +291,6 @@ final class SeenKeys {
         public void onStartAsync(AsyncEvent event) {
             // a re-dispatched request that starts async again: its new cycle is still this call
             event.getAsyncContext().addListener(this);
-        }
-    }
-
-    /**
-     * SHA-256 of the subject and key, apart by a NUL, which neither may contain (a hold request refuses
-     * control characters in both before the store is asked, so no such pair reaches fail-open).
-     */
-    private static ByteBuffer digest(String subject, String key) {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            sha.update(subject.getBytes(StandardCharsets.UTF_8));
-            sha.update((byte) 0);
-            sha.update(key.getBytes(StandardCharsets.UTF_8));
-            return ByteBuffer.wrap(sha.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JVM has SHA-256", e);
         }
     }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
@@ -142,5 +143,37 @@ class SeenKeysTest {
         assertNotNull(keys.letThrough("alice", huge));
         assertTrue(keys.letThroughOnly("alice", huge));
         assertFalse(keys.letThroughOnly("alice", huge + "x"));
+    }
+
+    @Test
+    void pastTheMaximumARunningCallsPairIsNeverDropped() {
+        SeenKeys keys = keys(3);
+        SeenKeys.Call first = keys.letThrough("alice", "long");
+        SeenKeys.Call second = keys.reserved("alice", "stored");
+        keys.letThrough("alice", "e1").ended();
+        for (int i = 2; i <= 5; i++) {
+            keys.reserved("mallory", "m" + i).ended();
+        }
+        assertEquals(3, keys.size());
+        assertTrue(keys.letThroughOnly("alice", "long"), "the running let-through pair is kept");
+        assertNull(keys.letThrough("alice", "stored"), "the running reserved pair is kept");
+        assertNull(keys.letThrough("mallory", "m5"), "the newest ended pair is kept");
+        assertNotNull(keys.letThrough("mallory", "m4"), "older ended pairs went first");
+        first.ended();
+        second.ended();
+    }
+
+    @Test
+    void whenEveryPairIsRunningANewOneIsRefused() {
+        SeenKeys keys = keys(2);
+        SeenKeys.Call a = keys.letThrough("alice", "a");
+        assertNotNull(keys.reserved("alice", "b"));
+        assertThrows(SeenKeys.Full.class, () -> keys.letThrough("alice", "c"));
+        assertThrows(SeenKeys.Full.class, () -> keys.reserved("alice", "c"));
+        assertNotNull(keys.reserved("alice", "b"), "a kept pair's replay still runs");
+        assertTrue(keys.letThroughOnly("alice", "a"));
+        a.ended();
+        assertNotNull(keys.letThrough("alice", "c"), "an ended pair makes room");
+        assertFalse(keys.letThroughOnly("alice", "a"), "the ended pair went for it");
     }
 }

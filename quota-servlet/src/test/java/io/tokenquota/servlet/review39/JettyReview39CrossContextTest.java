@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.review39;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyReview39CrossContextTest extends AbstractReview39CrossContext {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
