@@ -2726,6 +2726,11 @@ final class JsonDocumentScanner {
         if (modelResponse()) {
             return providerResponseId;
         }
+        // round 517: a Claude Code (Agent SDK) stream-json assistant line names its API call by its message.id,
+        // which the CLI repeats on each line it splits one message's content over
+        if ("assistant".equals(type) && envelopeId != null) {
+            return envelopeId;
+        }
         return measured;
     }
 

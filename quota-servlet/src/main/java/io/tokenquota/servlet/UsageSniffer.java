@@ -2220,7 +2220,20 @@ final class UsageSniffer {
         boolean reported = dify(doc);
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
-        if (usage != null && (STEP_PART.equals(eventName) || MESSAGE_PART.equals(eventName))
+        Map<String, Long> claudeMessage = "assistant".equals(type) ? doc.usage("message.usage") : null;
+        if (claudeMessage != null && doc.reportId() != null && claudeMessage.containsKey("input_tokens")
+                && claudeMessage.containsKey("output_tokens")) {
+            // Claude Code's (the Claude Agent SDK's) stream-json: each assistant line is one API call's message with
+            // that call's usage, and the CLI repeats the message's id and usage on every line it splits the content
+            // over (text, then tool_use): one call per id. Round 517: a run cut before its result line (the CLI
+            // killed on a timeout, a client gone) was charged its hold, 1,008 for 7,500, when only the result was read
+            claudeCodeRun = true;
+            reported = claudeCode(claudeMessage, doc.reportId());
+        } else if (usage != null && claudeCodeRun && "result".equals(type)) {
+            // the closing result line: the run's cumulative usage, its calls' total, which stands beside them as the
+            // data stream's message finish part does (round 237's complete run is charged it)
+            reported = claudeCode(usage, null);
+        } else if (usage != null && (STEP_PART.equals(eventName) || MESSAGE_PART.equals(eventName))
                 && has(usage, "promptTokens", "completionTokens")) {
             // the Vercel AI SDK's data stream: each step's finish part (e:) reports that step's model call,
             // the message's finish part (d:) their total; a run cut by a failed step ends without the total
@@ -2998,6 +3011,21 @@ final class UsageSniffer {
     /** The data stream's step finish part and message finish part, as {@link SseEvents} names them. */
     private static final String STEP_PART = "part:e";
     private static final String MESSAGE_PART = "part:d";
+
+    /** An assistant line of Claude Code's stream-json was read ({@link #claudeCode}): its result line is the run's total. */
+    private boolean claudeCodeRun;
+
+    /**
+     * A Claude Code stream-json report in Anthropic's shape: an assistant line's {@code message.usage}, one API call
+     * named {@code message} by its message id, or the result line's {@code usage} ({@code message} {@code null}),
+     * the run's cumulative total; whether it reported usage. Read as the Vercel AI SDK's step and message finish
+     * parts are ({@link #addUp}): the calls add up, a call's id repeated counts once, and the run's total stands
+     * beside their sum, the larger counting, so a complete run is charged its total and a cut one its calls.
+     */
+    private boolean claudeCode(Map<String, Long> usage, String message) {
+        long[] split = UsageKinds.anthropic(usage);
+        return kinds(addUp(Format.OPENAI, UsageKinds.anthropicTotal(usage), split, true, message, false), split);
+    }
 
     /** The ids of the AI messages a LangGraph run's first {@code values} event held: the thread's history. */
     private java.util.Set<String> graphHistory;

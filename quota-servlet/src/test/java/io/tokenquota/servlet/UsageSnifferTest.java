@@ -1096,4 +1096,30 @@ final class UsageSnifferTest {
         assertEquals(3_700L, sniff("text/event-stream", a + a + b + b + geminiRun("A", 1_000, 500L)
                 + geminiRun("B", 2_000, 200L), 64));
     }
+
+    private static String claudeAssistant(String id, int input, int cacheRead, int output) {
+        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
+                + "\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],\"usage\":{\"input_tokens\":" + input
+                + ",\"cache_read_input_tokens\":" + cacheRead + ",\"output_tokens\":" + output + "}},\"session_id\":\"s\"}\n";
+    }
+
+    /**
+     * Claude Code's stream-json (round 517): each assistant line is one API call's usage, counted once per message id
+     * however many lines the CLI splits the message over; the result line's usage is the run's total, which stands
+     * beside the calls' sum (never added to it); a run cut before its result is charged its calls.
+     */
+    @Test
+    void claudeCodeStreamJsonCountsEachCallOnceAndTheResultAsTheRunsTotal() {
+        String calls = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\"}\n"
+                + claudeAssistant("msg_a", 3000, 1000, 200) + claudeAssistant("msg_a", 3000, 1000, 200)
+                + claudeAssistant("msg_b", 3500, 0, 800);
+        String result = "{\"type\":\"result\",\"subtype\":\"success\",\"session_id\":\"s\",\"usage\":"
+                + "{\"input_tokens\":6500,\"cache_read_input_tokens\":1000,\"output_tokens\":1000}}\n";
+        UsageSniffer cut = sniffer("application/x-ndjson", calls, true);
+        assertEquals(8_500L, cut.usage());
+        assertFalse(cut.provisional());
+        assertEquals(8_500L, sniff("application/x-ndjson", calls + result, 7));
+        // the result alone, as before: its usage
+        assertEquals(8_500L, sniffWithHead("application/x-ndjson", result));
+    }
 }
