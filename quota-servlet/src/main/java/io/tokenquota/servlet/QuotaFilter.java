@@ -94,8 +94,10 @@ import org.slf4j.LoggerFactory;
  * </ol>
  * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
  * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open); such a call spends
- * its {@code Idempotency-Key} all the same: the filter keeps the key for a hold's TTL (in this JVM, at most
- * 65,536 keys, the oldest dropped first), and a request with it is answered 409 as a replay.
+ * its {@code Idempotency-Key} all the same: the filter keeps the keys of the calls it lets through or holds while
+ * each runs and a hold's TTL after ({@link SeenKeys}: in this JVM, at most 65,536, only ended calls' keys dropped,
+ * oldest first), and while the store is away, or for a key the store never saw, a request with one is answered
+ * 409 as a replay.
  *
  * <p>Register it for the {@code REQUEST} dispatcher with async support on. Immutable and thread-safe.
  */
