@@ -1351,6 +1351,8 @@ public final class QuotaFilter implements Filter {
                     // kept back there never went out (274 of 275 bytes, and the client waited 60 s for the last)
                     () -> inChain.get() && !request.isAsyncStarted()
                             && (endpoint.getDispatcherType() != DispatcherType.FORWARD || dispatch == DispatcherType.FORWARD));
+            // an HTTP/1.0 client takes no trailer fields: the endpoint's are kept for the settlement alone
+            wrapped.requestProtocol(request.getProtocol());
             held.answeredThrough(wrapped);
             if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
                 // the figure an earlier include of the same request reported (a poll's 0) is not this call's

@@ -1075,17 +1075,62 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     private Trailers trailers;
 
     /**
+     * Whether the request's protocol can carry trailer fields to the client ({@link #carriesTrailers}); set once
+     * by the filter ({@link #requestProtocol}) before the endpoint runs.
+     */
+    private volatile boolean trailersOnTheWire = true;
+
+    /**
+     * The request line's protocol ({@code ServletRequest.getProtocol()}), which decides whether the endpoint's
+     * trailer fields are handed to the container ({@link #setTrailerFields}).
+     */
+    void requestProtocol(String protocol) {
+        trailersOnTheWire = carriesTrailers(protocol);
+    }
+
+    /**
+     * Whether a response to a request of {@code protocol} can carry trailer fields: not HTTP/1.0 or 0.9, which
+     * have no chunked coding (containers refuse {@code setTrailerFields} there); any other, or none known, is
+     * left to the container.
+     */
+    static boolean carriesTrailers(String protocol) {
+        return protocol == null
+                || !("HTTP/1.0".equalsIgnoreCase(protocol.trim()) || "HTTP/0.9".equalsIgnoreCase(protocol.trim()));
+    }
+
+    /**
      * Hands the container a {@link Trailers} over the endpoint's supplier: the fields are the answer's status
      * for a gRPC call (grpc-servlet's {@code ForceTrailersServerInterceptor} puts {@code grpc-status} there) and
      * may carry the request's figure, known only after the body (RFC 9110 section 6.5): round 356, a relay's
      * {@code X-Quota-Actual-Tokens: 9000} trailer was ignored (1,007 charged) and went on to the client.
+     * The supplier is kept for the settlement before the container is asked, so a refusal does not lose the figure;
+     * and on a request whose protocol cannot carry trailers the container is not asked at all: it would refuse,
+     * and the client chose the version, so a relay that set its supplier after opening its provider call would fail
+     * a call the model already served, or drop its figure by catching the refusal (round 521: 0 and 1,007 charged
+     * for 9,000). The fields could not reach that client anyway. Another quota filter outside this one is still
+     * handed them, as it reads the figure too and decides for itself. The container's refusal for any other
+     * reason (a committed response not chunked) reaches the endpoint as before.
      */
     @Override
     public void setTrailerFields(java.util.function.Supplier<java.util.Map<String, String>> supplier) {
-        Trailers fields = supplier == null ? null : new Trailers(supplier, outerFilters() != null);
-        super.setTrailerFields(fields);
+        boolean outer = outerFilters() != null;
+        Trailers fields = supplier == null ? null : new Trailers(supplier, outer);
         synchronized (this) {
             trailers = fields;
+        }
+        if (trailersOnTheWire || outer) {
+            super.setTrailerFields(fields);
+        }
+    }
+
+    /** What the endpoint set ({@link #setTrailerFields}), also when it was kept from the container. */
+    @Override
+    public java.util.function.Supplier<java.util.Map<String, String>> getTrailerFields() {
+        if (trailersOnTheWire || outerFilters() != null) {
+            return super.getTrailerFields();
+        }
+        synchronized (this) {
+            return trailers;
         }
     }
 

@@ -391,4 +391,51 @@ final class QuotaResponseTest {
         page.endSniffing();
         assertEquals(10_000L, page.coveredUsage(), "the cycle's own 0 stands for what its dispatch wrote");
     }
+
+    /** A response whose container refuses trailer fields, as Jetty and Tomcat do for an HTTP/1.0 request. */
+    private static HttpServletResponse refusingTrailers(int[] asked) {
+        return (HttpServletResponse) Proxy.newProxyInstance(QuotaResponseTest.class.getClassLoader(),
+                new Class<?>[] {HttpServletResponse.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("setTrailerFields")) {
+                        asked[0]++;
+                        throw new IllegalStateException("Trailers not supported");
+                    }
+                    return method.getName().equals("getHeaders") ? java.util.List.of() : null;
+                });
+    }
+
+    private static final java.util.function.Supplier<java.util.Map<String, String>> FIGURE =
+            () -> java.util.Map.of("x-quota-actual-tokens", "9000", "x-relay", "eu-1");
+
+    @Test
+    void anHttp10RequestsTrailerFieldsAreKeptForTheSettlementAndNotHandedToTheContainer() {
+        // round 521: the client chose HTTP/1.0; the relay's figure still counts and the relay meets no refusal
+        int[] asked = {0};
+        QuotaResponse response = new QuotaResponse(refusingTrailers(asked), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        response.requestProtocol("HTTP/1.0");
+        response.setTrailerFields(FIGURE);
+        assertEquals(0, asked[0], "the container is not asked");
+        assertEquals("9000", response.trailer(QuotaResponse.ACTUAL_TOKENS_HEADER));
+        assertEquals("eu-1", response.getTrailerFields().get().get("x-relay"), "the endpoint sees what it set");
+    }
+
+    @Test
+    void theContainersRefusalOfTrailerFieldsOnHttp11StillReachesTheEndpointAndLosesNoFigure() {
+        // the refusal of a committed response is the container's to give; the figure is kept before it is asked
+        int[] asked = {0};
+        QuotaResponse response = new QuotaResponse(refusingTrailers(asked), new UsageSniffer(), () -> { }, false,
+                () -> true);
+        response.requestProtocol("HTTP/1.1");
+        assertThrows(IllegalStateException.class, () -> response.setTrailerFields(FIGURE));
+        assertEquals(1, asked[0]);
+        assertEquals("9000", response.trailer(QuotaResponse.ACTUAL_TOKENS_HEADER));
+    }
+
+    @Test
+    void onlyHttp10And09CarryNoTrailers() {
+        assertTrue(!QuotaResponse.carriesTrailers("HTTP/1.0") && !QuotaResponse.carriesTrailers("HTTP/0.9"));
+        assertTrue(QuotaResponse.carriesTrailers("HTTP/1.1") && QuotaResponse.carriesTrailers("HTTP/2.0")
+                && QuotaResponse.carriesTrailers(null));
+    }
 }
