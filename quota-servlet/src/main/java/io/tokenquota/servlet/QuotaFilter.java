@@ -168,7 +168,7 @@ public final class QuotaFilter implements Filter {
     private final String settling = handled + ".settlement";
     /** The request attribute present while a dispatch this filter holds is under way (on its thread). */
     private final String passing = handled + ".passing";
-    /** The request attribute holding the keyed call let through uncharged whose async cycle is open ({@link #unavailable}). */
+    /** The request attribute holding the call let through uncharged, keyed or not, whose async cycle is open ({@link #unavailable}). */
     private final String letThrough = handled + ".letThrough";
     /**
      * The request attribute naming, by store and subject ({@link Held}), the quota filter (its {@link #handled}
@@ -597,8 +597,8 @@ public final class QuotaFilter implements Filter {
      * same container request beneath the wrappers of any forward the call was held behind, a cross-context one
      * included: {@link #dispatch}, round 338), and stays what it was.
      *
-     * <p>A call let through under fail-open has no settlement, only its running key ({@link SeenKeys.Call}, the
-     * {@code letThrough} attribute): while it runs, a dispatch of its request is part of it too, whether a
+     * <p>A call let through under fail-open has no settlement, only its running mark ({@link SeenKeys.Call}, the
+     * {@code letThrough} attribute, keyed or not: round 520): while it runs, a dispatch of its request is part of it too, whether a
      * cross-context one or the container's pass run again (a keyed one was answered 409 as a replay of its own key,
      * an unkeyed one reserved and charged as a new call). Both are let through as its async dispatches are, with no
      * wrapper of a call's to route them through and nothing to charge, so they need not be told apart.
@@ -1898,7 +1898,9 @@ public final class QuotaFilter implements Filter {
      * TTL, is not let through again (round 507). The key is kept while the call runs: to the end of its async cycle,
      * whose dispatches are this call's, as a held call's are (the request stays marked: round 507, a Spring
      * {@code DeferredResult}'s answer, written by its async dispatch, was refused as a replay of its own key), and a
-     * TTL after.
+     * TTL after. An unkeyed call is marked the same while it runs, recorded nowhere ({@link SeenKeys#unkeyed}), so
+     * its dispatches are its own too (round 520: one crossing into another context once the store was back was held
+     * and charged as a new call).
      */
     private boolean unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
                                 String subject, java.nio.ByteBuffer pair, RuntimeException e) throws IOException, ServletException {
@@ -1907,7 +1909,10 @@ public final class QuotaFilter implements Filter {
             Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable; try again later");
             return false;
         }
-        SeenKeys.Call seen = null;
+        // the call's running mark, keyed or not: while it runs, a dispatch of its request is part of it
+        // (crossContextAsync), and only a keyed one is recorded (round 520: an unkeyed call's dispatch into another
+        // context, once the store was back, was held and charged as a new call)
+        SeenKeys.Call seen = pair == null ? seenKeys.unkeyed() : null;
         if (pair != null) {
             try {
                 seen = seenKeys.letThrough(pair);
@@ -1930,7 +1935,7 @@ public final class QuotaFilter implements Filter {
         LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
                 subject, n, e.toString());
         EndpointRequest endpoint = request instanceof EndpointRequest r ? r : null;
-        if (endpoint != null && seen != null) {
+        if (endpoint != null) {
             endpoint.endsWith(seen);
         }
         // an include or forward made after the page started its async cycle ends when it returns
@@ -1942,7 +1947,7 @@ public final class QuotaFilter implements Filter {
                 endpoint.dispatchEnded();
             }
             cycle = !asyncBefore && request.isAsyncStarted();
-            if (cycle && seen != null) {
+            if (cycle) {
                 request.setAttribute(letThrough, seen);
                 if (endpoint == null || !endpoint.settlementListens()) {
                     // started on a request that bypassed the endpoint's view (the container's own)
@@ -1956,7 +1961,7 @@ public final class QuotaFilter implements Filter {
             // the async cycle already ended on another thread
             cycle = false;
         } finally {
-            if (!cycle && seen != null) {
+            if (!cycle) {
                 seen.ended();
             }
         }

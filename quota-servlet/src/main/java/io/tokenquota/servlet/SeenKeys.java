@@ -126,6 +126,17 @@ final class SeenKeys {
         }
     }
 
+    /**
+     * A call without a key goes through uncharged, the store away: nothing is recorded (it has no key a retry could
+     * name), but it runs all the same, and a dispatch of its request is part of it while it does (a cross-context
+     * async dispatch, the container's pass run again), told by this mark as a keyed call's is by its recorded one:
+     * the rule is the same for both, so the mark is too (round 520: an unkeyed call's dispatch into another context,
+     * once the store was back, was held and charged as a new call).
+     */
+    Call unkeyed() {
+        return new Call(null);
+    }
+
     Call reserved(String subject, String key) {
         return reserved(pair(subject, key));
     }
@@ -226,11 +237,12 @@ final class SeenKeys {
     }
 
     /**
-     * One call of a recorded pair: its pair is kept while it runs, and for a TTL after {@link #ended}. It is also
-     * the listener of the async cycle such a call starts without a settlement (a call let through): the cycle's
-     * end is the call's.
+     * One call of a recorded pair: its pair is kept while it runs, and for a TTL after {@link #ended}; or one
+     * without a key ({@link #unkeyed}), which keeps nothing and only tells whether it runs. It is also the listener
+     * of the async cycle such a call starts without a settlement (a call let through): the cycle's end is the call's.
      */
     final class Call implements AsyncListener {
+        /** The call's pair; null for a call without a key, recorded nowhere. */
         private final Entry entry;
         private final AtomicBoolean over = new AtomicBoolean();
 
@@ -250,6 +262,9 @@ final class SeenKeys {
          */
         void ended() {
             boolean first = over.compareAndSet(false, true);
+            if (entry == null) {
+                return;
+            }
             Instant now = clock.get();
             synchronized (lock) {
                 if (running.get(entry.pair) != entry && ended.get(entry.pair) != entry) {

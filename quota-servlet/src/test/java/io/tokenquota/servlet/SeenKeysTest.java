@@ -43,6 +43,19 @@ class SeenKeysTest {
     }
 
     @Test
+    void anUnkeyedCallLetThroughRunsUntilItEndsAndIsRecordedNowhere() {
+        SeenKeys keys = keys(1);
+        SeenKeys.Call call = keys.unkeyed();
+        assertFalse(call.over(), "running: its dispatches are part of it");
+        assertEquals(0, keys.size(), "no key, nothing a retry could name");
+        assertNotNull(keys.letThrough("alice", "k1"), "takes no room from keyed calls");
+        call.ended();
+        assertTrue(call.over(), "over: a later dispatch is a call of its own");
+        call.ended();
+        assertEquals(1, keys.size(), "a second end touches no keyed pair");
+    }
+
+    @Test
     void aKeyIsKeptWhileItsCallRunsAndForTheHoldsTtlAfterByTheLedgersClock() {
         SeenKeys keys = keys(8);
         SeenKeys.Call call = keys.letThrough("alice", "k1");
