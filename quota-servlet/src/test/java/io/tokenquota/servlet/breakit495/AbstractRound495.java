@@ -1,24 +1,17 @@
 package io.tokenquota.servlet.breakit495;
 
+import static io.tokenquota.servlet.testing.PdfFiles.ascii;
+import static io.tokenquota.servlet.testing.PdfFiles.deflate;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.PdfRound;
+import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.Random;
-import java.util.UUID;
-import java.util.zip.Deflater;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,32 +21,9 @@ import org.junit.jupiter.api.Test;
  * to a summariser that answers plain text without usage is charged its estimate: the pages counted times 258.
  * Each finding is a PDF every reader renders with the same 40 pages, counted otherwise.
  */
-abstract class AbstractRound495 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
-    static final int PAGES = 40;
-    /** What the filter holds a PDF page at where it knows no model's rate (MediaSize.PDF_PAGE_TOKENS). */
-    static final long PAGE_TOKENS = 258;
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("raw", new Summarizer(), "/ai/summarize-pdf");
-    }
-
-    /** Reads the PDF body, has the model summarise every page, answers the summary as text: no usage. */
-    static final class Summarizer extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getWriter().write("The report covers the quarter's revenue, costs and outlook. ".repeat(15));
-        }
-    }
-
-    static byte[] ascii(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
+abstract class AbstractRound495 extends PdfRound {
+    AbstractRound495() {
+        super(495);
     }
 
     /** A page's text, deflated as a PDF writer does ({@code /Filter /FlateDecode}, ISO 32000-1 section 7.4.4). */
@@ -79,48 +49,10 @@ abstract class AbstractRound495 extends H2FilterRound {
     static byte[] pdf(int pages, String pageType) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         Random words = new Random(495);
-        StringBuilder kids = new StringBuilder();
-        for (int i = 0; i < pages; i++) {
-            kids.append(3 + 2 * i).append(" 0 R ");
-        }
-        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-                + "2 0 obj << /Type /Pages /Kids [" + kids + "] /Count " + pages + " >> endobj\n"));
-        for (int i = 0; i < pages; i++) {
-            byte[] stream = pageContent(words, i);
-            int page = 3 + 2 * i;
-            out.writeBytes(ascii(page + " 0 obj << /Type " + pageType + " /Parent 2 0 R /MediaBox [0 0 612 792] /Contents "
-                    + (page + 1) + " 0 R >> endobj\n" + (page + 1) + " 0 obj << /Length " + stream.length
-                    + " /Filter /FlateDecode >> stream\n"));
-            out.writeBytes(stream);
-            out.writeBytes(ascii("\nendstream endobj\n"));
-        }
+        out.writeBytes(ascii(PdfFiles.head(pages, "")));
+        PdfFiles.pages(out, pages, "/Type " + pageType, i -> pageContent(words, i));
         out.writeBytes(ascii("trailer << /Root 1 0 R /Size " + (3 + 2 * pages) + " >>\n%%EOF\n"));
         return out.toByteArray();
-    }
-
-    static byte[] deflate(byte[] bytes) {
-        Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION);
-        deflater.setInput(bytes);
-        deflater.finish();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buffer = new byte[8192];
-        while (!deflater.finished()) {
-            out.write(buffer, 0, deflater.deflate(buffer));
-        }
-        deflater.end();
-        return out.toByteArray();
-    }
-
-    String subject(String what) {
-        return "r495-" + what + "-" + kind() + "-" + UUID.randomUUID().toString().substring(0, 8);
-    }
-
-    long sendPdf(String s, byte[] pdf) {
-        HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summarize-pdf"), s,
-                "Content-Type", "application/pdf").POST(HttpRequest.BodyPublishers.ofByteArray(pdf)).build());
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, CALLS.of(s));
-        return settled(s).used();
     }
 
     /** Control: the plain 40-page PDF sent as the body is charged its 40 pages (and passes today). */
@@ -158,12 +90,7 @@ abstract class AbstractRound495 extends H2FilterRound {
         String s = subject("budget");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         Random words = new Random(495);
-        StringBuilder kids = new StringBuilder();
-        for (int i = 0; i < PAGES; i++) {
-            kids.append(3 + 2 * i).append(" 0 R ");
-        }
-        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-                + "2 0 obj << /Type /Pages /Kids [" + kids + "] /Count " + PAGES + " >> endobj\n"));
+        out.writeBytes(ascii(PdfFiles.head(PAGES, "")));
         // the padding object stream: one object (an info dictionary) then 8 MB of whitespace
         String pad = "500 0 << /Producer (pad) >>" + " ".repeat(8 << 20);
         byte[] padded = deflate(ascii(pad));
@@ -172,24 +99,13 @@ abstract class AbstractRound495 extends H2FilterRound {
         out.writeBytes(padded);
         out.writeBytes(ascii("\nendstream endobj\n"));
         // the page dictionaries, compressed in an object stream as PDF 1.5 writers do
-        StringBuilder offsets = new StringBuilder();
-        StringBuilder objects = new StringBuilder();
-        for (int i = 0; i < PAGES; i++) {
-            offsets.append(3 + 2 * i).append(' ').append(objects.length()).append(' ');
-            objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ").append(4 + 2 * i)
-                    .append(" 0 R >>\n");
-        }
-        byte[] pageStream = deflate(ascii(offsets + "\n" + objects));
-        out.writeBytes(ascii("502 0 obj << /Type /ObjStm /N " + PAGES + " /First " + (offsets.length() + 1)
+        PdfFiles.PageObjects objects = PdfFiles.PageObjects.of(PAGES);
+        byte[] pageStream = deflate(ascii(objects.data()));
+        out.writeBytes(ascii("502 0 obj << /Type /ObjStm /N " + PAGES + " /First " + objects.first()
                 + " /Length " + pageStream.length + " /Filter /FlateDecode >> stream\n"));
         out.writeBytes(pageStream);
         out.writeBytes(ascii("\nendstream endobj\n"));
-        for (int i = 0; i < PAGES; i++) {
-            byte[] stream = pageContent(words, i);
-            out.writeBytes(ascii((4 + 2 * i) + " 0 obj << /Length " + stream.length + " /Filter /FlateDecode >> stream\n"));
-            out.writeBytes(stream);
-            out.writeBytes(ascii("\nendstream endobj\n"));
-        }
+        PdfFiles.contentStreams(out, PAGES, i -> pageContent(words, i));
         out.writeBytes(ascii("trailer << /Root 1 0 R /Size 503 >>\n%%EOF\n"));
         byte[] pdf = out.toByteArray();
         assertTrue(pdf.length < 200_000, "a small file: " + pdf.length);
@@ -266,34 +182,18 @@ abstract class AbstractRound495 extends H2FilterRound {
         String s = subject("hex");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         Random words = new Random(495);
-        StringBuilder kids = new StringBuilder();
-        for (int i = 0; i < PAGES; i++) {
-            kids.append(3 + 2 * i).append(" 0 R ");
-        }
-        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-                + "2 0 obj << /Type /Pages /Kids [" + kids + "] /Count " + PAGES + " >> endobj\n"));
-        StringBuilder offsets = new StringBuilder();
-        StringBuilder objects = new StringBuilder();
-        for (int i = 0; i < PAGES; i++) {
-            offsets.append(3 + 2 * i).append(' ').append(objects.length()).append(' ');
-            objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ").append(4 + 2 * i)
-                    .append(" 0 R >>\n");
-        }
-        byte[] deflated = deflate(ascii(offsets + "\n" + objects));
+        out.writeBytes(ascii(PdfFiles.head(PAGES, "")));
+        PdfFiles.PageObjects objects = PdfFiles.PageObjects.of(PAGES);
+        byte[] deflated = deflate(ascii(objects.data()));
         StringBuilder hex = new StringBuilder();
         for (byte b : deflated) {
             hex.append(String.format("%02X", b & 0xFF));
         }
         hex.append('>');
-        out.writeBytes(ascii("502 0 obj << /Type /ObjStm /N " + PAGES + " /First " + (offsets.length() + 1)
+        out.writeBytes(ascii("502 0 obj << /Type /ObjStm /N " + PAGES + " /First " + objects.first()
                 + " /Length " + hex.length() + " /Filter [/ASCIIHexDecode /FlateDecode] >> stream\n" + hex
                 + "\nendstream endobj\n"));
-        for (int i = 0; i < PAGES; i++) {
-            byte[] stream = pageContent(words, i);
-            out.writeBytes(ascii((4 + 2 * i) + " 0 obj << /Length " + stream.length + " /Filter /FlateDecode >> stream\n"));
-            out.writeBytes(stream);
-            out.writeBytes(ascii("\nendstream endobj\n"));
-        }
+        PdfFiles.contentStreams(out, PAGES, i -> pageContent(words, i));
         out.writeBytes(ascii("trailer << /Root 1 0 R /Size 503 >>\n%%EOF\n"));
         long used = sendPdf(s, out.toByteArray());
         assertTrue(used >= PAGES * PAGE_TOKENS, kind() + ": a " + PAGES + "-page PDF whose page dictionaries are in an "

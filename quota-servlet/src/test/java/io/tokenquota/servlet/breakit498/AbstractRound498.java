@@ -1,23 +1,14 @@
 package io.tokenquota.servlet.breakit498;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static io.tokenquota.servlet.testing.PdfFiles.ascii;
+import static io.tokenquota.servlet.testing.PdfFiles.deflate;
+import static io.tokenquota.servlet.testing.PdfFiles.pageContent;
+import static io.tokenquota.servlet.testing.PdfFiles.kids;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.PdfRound;
+import io.tokenquota.servlet.testing.PdfFiles;
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.UUID;
-import java.util.zip.Deflater;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,63 +20,9 @@ import org.junit.jupiter.api.Test;
  * Each finding is a PDF that pdf.js, PDFBox and pdfium open with the same 40 pages (10,320 tokens), counted
  * as 1 page (charged the fallback, 1,000), or an honest 2-page PDF counted as 40.
  */
-abstract class AbstractRound498 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
-    static final int PAGES = 40;
-    /** What the filter holds a PDF page at where it knows no model's rate (MediaSize.PDF_PAGE_TOKENS). */
-    static final long PAGE_TOKENS = 258;
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("raw", new Summarizer(), "/ai/summarize-pdf");
-    }
-
-    /** Reads the PDF body, has the model summarise every page, answers the summary as text: no usage. */
-    static final class Summarizer extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getWriter().write("The report covers the quarter's revenue, costs and outlook. ".repeat(15));
-        }
-    }
-
-    static byte[] ascii(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
-
-    static byte[] deflate(byte[] bytes) {
-        Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION);
-        deflater.setInput(bytes);
-        deflater.finish();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buffer = new byte[8192];
-        while (!deflater.finished()) {
-            out.write(buffer, 0, deflater.deflate(buffer));
-        }
-        deflater.end();
-        return out.toByteArray();
-    }
-
-    /** A page's text, deflated as PDF writers save it (ISO 32000-1 section 7.4.4). */
-    static byte[] pageContent(int page) {
-        StringBuilder content = new StringBuilder("BT /F1 11 Tf 72 740 Td 14 TL\n");
-        for (int line = 0; line < 40; line++) {
-            content.append("(Page ").append(page + 1).append(", line ").append(line)
-                    .append(": revenue, margin and growth by region compared with the last quarter) '\n");
-        }
-        return deflate(ascii(content.append("ET").toString()));
-    }
-
-    static String kids(int pages) {
-        StringBuilder kids = new StringBuilder();
-        for (int i = 0; i < pages; i++) {
-            kids.append(3 + 2 * i).append(" 0 R ");
-        }
-        return kids.toString();
+abstract class AbstractRound498 extends PdfRound {
+    AbstractRound498() {
+        super(498);
     }
 
     /**
@@ -95,17 +32,8 @@ abstract class AbstractRound498 extends H2FilterRound {
      */
     static byte[] pdf(int pages, String catalogExtra, String pageType, String tail) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R" + catalogExtra
-                + " >> endobj\n2 0 obj << /Type /Pages /Kids [" + kids(pages) + "] /Count " + pages + " >> endobj\n"));
-        for (int i = 0; i < pages; i++) {
-            byte[] stream = pageContent(i);
-            int page = 3 + 2 * i;
-            out.writeBytes(ascii(page + " 0 obj << " + pageType + " /Parent 2 0 R /MediaBox [0 0 612 792] /Contents "
-                    + (page + 1) + " 0 R >> endobj\n" + (page + 1) + " 0 obj << /Length " + stream.length
-                    + " /Filter /FlateDecode >> stream\n"));
-            out.writeBytes(stream);
-            out.writeBytes(ascii("\nendstream endobj\n"));
-        }
+        out.writeBytes(ascii(PdfFiles.head(pages, catalogExtra)));
+        PdfFiles.pages(out, pages, pageType, PdfFiles::pageContent);
         out.writeBytes(ascii(tail + "trailer << /Root 1 0 R /Size " + (3 + 2 * pages) + " >>\n%%EOF\n"));
         return out.toByteArray();
     }
@@ -116,40 +44,16 @@ abstract class AbstractRound498 extends H2FilterRound {
      */
     static byte[] objectStreamPdf(String streamDict, String extraObjects) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-                + "2 0 obj << /Type /Pages /Kids [" + kids(PAGES) + "] /Count " + PAGES + " >> endobj\n" + extraObjects));
-        StringBuilder offsets = new StringBuilder();
-        StringBuilder objects = new StringBuilder();
-        for (int i = 0; i < PAGES; i++) {
-            offsets.append(3 + 2 * i).append(' ').append(objects.length()).append(' ');
-            objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ").append(4 + 2 * i)
-                    .append(" 0 R >>\n");
-        }
-        byte[] pageStream = deflate(ascii(offsets + "\n" + objects));
-        out.writeBytes(ascii("502 0 obj << " + streamDict + " /N " + PAGES + " /First " + (offsets.length() + 1)
+        out.writeBytes(ascii(PdfFiles.head(PAGES, "") + extraObjects));
+        PdfFiles.PageObjects objects = PdfFiles.PageObjects.of(PAGES);
+        byte[] pageStream = deflate(ascii(objects.data()));
+        out.writeBytes(ascii("502 0 obj << " + streamDict + " /N " + PAGES + " /First " + objects.first()
                 + " /Length " + pageStream.length + " >> stream\n"));
         out.writeBytes(pageStream);
         out.writeBytes(ascii("\nendstream endobj\n"));
-        for (int i = 0; i < PAGES; i++) {
-            byte[] stream = pageContent(i);
-            out.writeBytes(ascii((4 + 2 * i) + " 0 obj << /Length " + stream.length + " /Filter /FlateDecode >> stream\n"));
-            out.writeBytes(stream);
-            out.writeBytes(ascii("\nendstream endobj\n"));
-        }
+        PdfFiles.contentStreams(out, PAGES, PdfFiles::pageContent);
         out.writeBytes(ascii("trailer << /Root 1 0 R /Size 601 >>\n%%EOF\n"));
         return out.toByteArray();
-    }
-
-    String subject(String what) {
-        return "r498-" + what + "-" + kind() + "-" + UUID.randomUUID().toString().substring(0, 8);
-    }
-
-    long sendPdf(String s, byte[] pdf) {
-        HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summarize-pdf"), s,
-                "Content-Type", "application/pdf").POST(HttpRequest.BodyPublishers.ofByteArray(pdf)).build());
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, CALLS.of(s));
-        return settled(s).used();
     }
 
     void assertFortyPages(String s, String what, long used) {
@@ -308,15 +212,7 @@ abstract class AbstractRound498 extends H2FilterRound {
         out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n1 0 obj << /Type /Catalog /Pages 2 0 R "
                 + "/Names << /EmbeddedFiles << /Names [(appendix.pdf) 7 0 R] >> >> >> endobj\n"
                 + "2 0 obj << /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >> endobj\n"));
-        for (int i = 0; i < 2; i++) {
-            byte[] stream = pageContent(i);
-            int page = 3 + 2 * i;
-            out.writeBytes(ascii(page + " 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents "
-                    + (page + 1) + " 0 R >> endobj\n" + (page + 1) + " 0 obj << /Length " + stream.length
-                    + " /Filter /FlateDecode >> stream\n"));
-            out.writeBytes(stream);
-            out.writeBytes(ascii("\nendstream endobj\n"));
-        }
+        PdfFiles.pages(out, 2, "/Type /Page", PdfFiles::pageContent);
         out.writeBytes(ascii("7 0 obj << /Type /Filespec /F (appendix.pdf) /UF (appendix.pdf) /EF << /F 8 0 R >> >> endobj\n"
                 + "8 0 obj << /Type /EmbeddedFile /Subtype /application#2Fpdf /Length " + data.length
                 + (deflated ? " /Filter /FlateDecode" : "") + " >> stream\n"));

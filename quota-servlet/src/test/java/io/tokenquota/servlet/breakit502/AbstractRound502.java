@@ -17,12 +17,10 @@ import io.tokenquota.servlet.testing.FailingLedger;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
@@ -110,25 +108,7 @@ abstract class AbstractRound502 extends H2FilterRound {
                         PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
                 return;
             }
-            resp.setContentType("text/event-stream");
-            AsyncContext async = req.startAsync(req, resp);
-            async.setTimeout(0);
-            async.start(() -> {
-                try {
-                    OutputStream out = async.getResponse().getOutputStream();
-                    String id = "chatcmpl-502s-" + s;
-                    for (int i = 0; i < 20; i++) {
-                        out.write(ChatCompletions.wordEvent(id).getBytes(StandardCharsets.UTF_8));
-                    }
-                    out.write(ChatCompletions.usageEvent(id, PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-                    out.write(ChatCompletions.DONE.getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                } catch (IOException | RuntimeException e) {
-                    // the client went
-                } finally {
-                    async.complete();
-                }
-            });
+            ChatCompletions.streamAsync(req, resp, "chatcmpl-502s-" + s, 20, PROMPT, COMPLETION);
         }
     }
 

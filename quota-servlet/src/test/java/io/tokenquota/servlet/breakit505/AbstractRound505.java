@@ -1,35 +1,28 @@
 package io.tokenquota.servlet.breakit505;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static io.tokenquota.servlet.testing.PdfFiles.ascii;
+import static io.tokenquota.servlet.testing.PdfFiles.deflate;
+import static io.tokenquota.servlet.testing.PdfFiles.kids;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.PdfRound;
+import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
 import jakarta.servlet.ServletResponse;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.zip.Deflater;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,30 +33,19 @@ import org.junit.jupiter.api.Test;
  * PDFBox 3.0.8 ({@code Loader.loadPDF}, {@code getNumberOfPages}, {@code PDFRenderer.renderImage}) opens
  * each with the page count stated.
  */
-abstract class AbstractRound505 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
+abstract class AbstractRound505 extends PdfRound {
     static final Map<String, CompletableFuture<Long>> ALLOCATED = new ConcurrentHashMap<>();
-    static final int PAGES = 40;
-    /** What the filter holds a PDF page at where it knows no model's rate (MediaSize.PDF_PAGE_TOKENS). */
-    static final long PAGE_TOKENS = 258;
+
+    AbstractRound505() {
+        super(505);
+    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("meter", new AllocationMeter(), "/*")
                 .filter("quota", filter, "/*")
-                .servlet("raw", new Summarizer(), "/ai/summarize-pdf");
-    }
-
-    /** Reads the PDF body, has the model summarise every page, answers the summary as text: no usage. */
-    static final class Summarizer extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getWriter().write("The report covers the quarter's revenue, costs and outlook. ".repeat(15));
-        }
+                .servlet("raw", new PdfFiles.Summarizer(calls), "/ai/summarize-pdf");
     }
 
     /** What the request thread allocates in the quota filter and the endpoint (the filter estimates on it). */
@@ -84,90 +66,6 @@ abstract class AbstractRound505 extends H2FilterRound {
         }
     }
 
-    static byte[] ascii(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
-
-    static byte[] deflate(byte[] bytes) {
-        Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION);
-        deflater.setInput(bytes);
-        deflater.finish();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buffer = new byte[8192];
-        while (!deflater.finished()) {
-            out.write(buffer, 0, deflater.deflate(buffer));
-        }
-        deflater.end();
-        return out.toByteArray();
-    }
-
-    /** A page's text, deflated as PDF writers save it (ISO 32000-1 section 7.4.4). */
-    static byte[] pageContent(int page) {
-        StringBuilder content = new StringBuilder("BT /F1 11 Tf 72 740 Td 14 TL\n");
-        for (int line = 0; line < 40; line++) {
-            content.append("(Page ").append(page + 1).append(", line ").append(line)
-                    .append(": revenue, margin and growth by region compared with the last quarter) '\n");
-        }
-        return deflate(ascii(content.append("ET").toString()));
-    }
-
-    /** A PDF written object by object, with the cross-reference table and trailer readers use to find them. */
-    static final class Pdf {
-        final ByteArrayOutputStream out = new ByteArrayOutputStream();
-        final TreeMap<Integer, Integer> offsets = new TreeMap<>();
-
-        Pdf() {
-            out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n"));
-        }
-
-        Pdf obj(int n, String body) {
-            offsets.put(n, out.size());
-            out.writeBytes(ascii(n + " 0 obj\n" + body + "\nendobj\n"));
-            return this;
-        }
-
-        Pdf stream(int n, String dict, byte[] data) {
-            offsets.put(n, out.size());
-            out.writeBytes(ascii(n + " 0 obj\n<< " + dict + " >>\nstream\n"));
-            out.writeBytes(data);
-            out.writeBytes(ascii("\nendstream\nendobj\n"));
-            return this;
-        }
-
-        /** Page {@code 3+2i} and its content {@code 4+2i}, under page tree 2, font 200. */
-        Pdf pages(int pages) {
-            for (int i = 0; i < pages; i++) {
-                byte[] content = pageContent(i);
-                int page = 3 + 2 * i;
-                obj(page, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 200 0 R >> >>"
-                        + " /Contents " + (page + 1) + " 0 R >>");
-                stream(page + 1, "/Length " + content.length + " /Filter /FlateDecode", content);
-            }
-            return obj(200, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
-        }
-
-        byte[] finish() {
-            int size = offsets.lastKey() + 1;
-            int xref = out.size();
-            StringBuilder x = new StringBuilder("xref\n0 " + size + "\n0000000000 65535 f \n");
-            for (int i = 1; i < size; i++) {
-                Integer at = offsets.get(i);
-                x.append(at == null ? "0000000000 65535 f \n" : String.format("%010d 00000 n \n", at));
-            }
-            x.append("trailer\n<< /Size ").append(size).append(" /Root 1 0 R >>\nstartxref\n").append(xref).append("\n%%EOF\n");
-            out.writeBytes(ascii(x.toString()));
-            return out.toByteArray();
-        }
-    }
-
-    static String kids(int pages) {
-        StringBuilder kids = new StringBuilder();
-        for (int i = 0; i < pages; i++) {
-            kids.append(3 + 2 * i).append(" 0 R ");
-        }
-        return kids.toString();
-    }
-
     /**
      * A 40-page report whose catalog names an uncompressed XMP metadata stream (ISO 32000-1 section 14.3.2;
      * XMP is kept uncompressed so tools can find it), written before the pages, whose {@code /Length} is an
@@ -181,7 +79,7 @@ abstract class AbstractRound505 extends H2FilterRound {
                 + "<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description rdf:about=''"
                 + " xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:description>notes: endstream ((((((((</dc:description>"
                 + "</rdf:Description></rdf:RDF></x:xmpmeta>\n<?xpacket end='w'?>");
-        Pdf pdf = new Pdf();
+        PdfFiles.Writer pdf = new PdfFiles.Writer();
         pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R /Metadata 100 0 R >>");
         pdf.obj(2, "<< /Type /Pages /Kids [" + kids(PAGES) + "] /Count " + PAGES + " >>");
         pdf.stream(100, "/Type /Metadata /Subtype /XML /Length 101 0 R", xmp);
@@ -200,11 +98,11 @@ abstract class AbstractRound505 extends H2FilterRound {
      * the attachment's {@code /Length} an indirect object 9, right after it or after the letter's font.
      */
     static byte[] letterWithAttachment(boolean lengthAdjacent) {
-        Pdf attached = new Pdf();
+        PdfFiles.Writer attached = new PdfFiles.Writer();
         attached.obj(1, "<< /Type /Catalog /Pages 2 0 R >>");
         attached.obj(2, "<< /Type /Pages /Kids [" + kids(PAGES) + "] /Count " + PAGES + " >>");
         byte[] attachment = attached.pages(PAGES).finish();
-        Pdf pdf = new Pdf();
+        PdfFiles.Writer pdf = new PdfFiles.Writer();
         pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(appendix.pdf) 7 0 R] >> >> >>");
         pdf.obj(2, "<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>");
         pdf.obj(7, "<< /Type /Filespec /F (appendix.pdf) /UF (appendix.pdf) /EF << /F 8 0 R >> >>");
@@ -226,7 +124,7 @@ abstract class AbstractRound505 extends H2FilterRound {
      */
     static byte[] objectStreamsOfKids(int streams) {
         int decoded = 8_000_000;
-        Pdf pdf = new Pdf();
+        PdfFiles.Writer pdf = new PdfFiles.Writer();
         pdf.obj(1, "<< /Type /Catalog /Pages 2 0 R >>");
         pdf.obj(2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>");
         pdf.obj(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>");
@@ -243,18 +141,10 @@ abstract class AbstractRound505 extends H2FilterRound {
         return pdf.finish();
     }
 
-    String subject(String what) {
-        return "r505-" + what + "-" + kind() + "-" + UUID.randomUUID().toString().substring(0, 8);
-    }
-
-    long sendPdf(String s, byte[] pdf) {
+    @Override
+    protected long sendPdf(String s, byte[] pdf) {
         // a long timeout: the count of the hostile body below takes over 30 s in the suite's C1-only JVM
-        HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summarize-pdf"), s,
-                "Content-Type", "application/pdf").timeout(java.time.Duration.ofMinutes(5))
-                .POST(HttpRequest.BodyPublishers.ofByteArray(pdf)).build());
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, CALLS.of(s));
-        return settled(s).used();
+        return charged(s, TestHttp.send(pdfRequest(s, pdf).timeout(java.time.Duration.ofMinutes(5)).build()));
     }
 
     long allocated(String s) throws Exception {

@@ -4,42 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.Reserved;
-import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.AsyncContext;
-import jakarta.servlet.DispatcherType;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
+import io.tokenquota.servlet.testing.FailOpenKeyRound;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
-import java.util.Map;
-import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -55,122 +27,19 @@ import org.junit.jupiter.api.Test;
  * which hand the result to a second, ASYNC dispatch of the same request). A test may hold a subject's next call
  * in the model (a long reasoning call) until it lets it go.
  */
-abstract class AbstractRound507 extends H2FilterRound {
-    static final long PROMPT = 1_500;
-    static final long COMPLETION = 7_500;
-    static final long USAGE = PROMPT + COMPLETION;
-    static final YearMonth MONTH = YearMonth.of(2031, 3);
+abstract class AbstractRound507 extends FailOpenKeyRound {
     static final Duration TTL = Duration.ofMinutes(5);
 
-    final ModelCalls calls = new ModelCalls();
-    final MutableClock clock = new MutableClock(Instant.parse("2031-03-10T12:00:00Z"));
-    ClockedStore clocked;
-    /** Subjects whose reserves find the store away, until removed. */
-    final Set<String> down = ConcurrentHashMap.newKeySet();
-    /** Subjects whose next model call waits, once: arrival latch and release latch. */
-    final Map<String, CountDownLatch[]> held = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u507-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound507() {
+        super(507);
     }
-
-    static String key() {
-        return "k507-" + UUID.randomUUID();
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
-        QuotaLedger troubled = new FailingLedger(clocked.store()) {
-            @Override
-            public Reserved reserve(HoldRequest request) {
-                if (down.contains(request.subject())) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection refused (test)");
-                }
-                return super.reserve(request);
-            }
-        };
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .filter("quota-tr", filterFor(troubled, "/tr/").failOpen(true).build(), "/tr/*")
-                .servlet("model", new Chat(), "/tr/*");
-    }
-
-    @AfterAll
-    void closeClocked() {
-        if (clocked != null) clocked.close();
-    }
-
-    /** Holds the subject's next model call until {@link #letGo}. */
-    CountDownLatch[] hold(String s) {
-        CountDownLatch[] latches = {new CountDownLatch(1), new CountDownLatch(1)};
-        held.put(s, latches);
-        return latches;
-    }
-
-    class Chat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String s = req.getHeader("x-user-id");
-            if (req.getDispatcherType() == DispatcherType.ASYNC) {
-                // the second dispatch: write the result the worker computed, as Spring's handler adapter does
-                resp.setContentType("application/json");
-                Object answer = req.getAttribute("r507.answer");
-                resp.getOutputStream().write(String.valueOf(answer).getBytes(StandardCharsets.UTF_8));
-                return;
-            }
-            req.getInputStream().readAllBytes();
-            if (req.getRequestURI().contains("/deferred/")) {
-                AsyncContext async = req.startAsync();
-                async.setTimeout(0);
-                async.start(() -> {
-                    req.setAttribute("r507.answer", model(s));
-                    async.dispatch();
-                });
-                return;
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(model(s).getBytes(StandardCharsets.UTF_8));
-        }
-
-        private String model(String s) {
-            calls.count(s);
-            CountDownLatch[] wait = held.remove(s);
-            if (wait != null) {
-                wait[0].countDown();
-                try {
-                    wait[1].await(20, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            return ChatCompletions.completion("chatcmpl-507", "gpt-4o", "Here is the plan.", PROMPT, COMPLETION);
-        }
-    }
-
-    static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Plan a three-day trip to Lisbon.\"}]}";
 
     HttpResponse<String> call(String s, String path, String... headers) throws Exception {
-        return TestHttp.client().send(TestHttp.jsonPost(container.uri("/tr/v1/" + path), s, ASK, headers),
-                HttpResponse.BodyHandlers.ofString());
+        return post(s, path, ASK, headers);
     }
 
     CompletableFuture<HttpResponse<String>> callAsync(String s, String path, String... headers) {
-        return TestHttp.client().sendAsync(TestHttp.jsonPost(container.uri("/tr/v1/" + path), s, ASK, headers),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    QuotaAccount account(String s) {
-        return clocked.store().account(s, MONTH).orElse(null);
-    }
-
-    String events(String s) {
-        return Ledgers.events(clocked.store(), s, MONTH).toString();
-    }
-
-    /** The subject's account once it holds nothing and 9,000 is charged, or 15 s passed (bounded poll). */
-    QuotaAccount settledOn(String s) throws InterruptedException {
-        return Ledgers.chargedAtLeast(clocked.store(), s, USAGE);
+        return postAsync(s, path, ASK, headers);
     }
 
     // ------------------------------------------------------------------ 1. the async dispatch of a let-through call

@@ -4,38 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.Reserved;
-import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
+import io.tokenquota.servlet.testing.FailOpenKeyRound;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.time.Instant;
-import java.time.YearMonth;
-import java.util.Map;
-import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -48,119 +22,22 @@ import org.junit.jupiter.api.Test;
  * <p>The model answers 1,500 prompt + 7,500 completion = 9,000 tokens of usage, as OpenAI's Chat Completions
  * {@code chat.completion} (platform.openai.com/docs/api-reference/chat/object, written by {@link ChatCompletions}).
  */
-abstract class AbstractRound510 extends H2FilterRound {
-    static final long PROMPT = 1_500;
-    static final long COMPLETION = 7_500;
-    static final long USAGE = PROMPT + COMPLETION;
-    static final YearMonth MONTH = YearMonth.of(2031, 3);
-
-    final ModelCalls calls = new ModelCalls();
-    final MutableClock clock = new MutableClock(Instant.parse("2031-03-10T12:00:00Z"));
-    ClockedStore clocked;
-    /** Subjects whose reserves find the store away, until removed. */
-    final Set<String> down = ConcurrentHashMap.newKeySet();
-    /** Subjects whose next reserve stalls in the store, once: arrival latch and release latch. */
-    final Map<String, CountDownLatch[]> stalled = new ConcurrentHashMap<>();
-    /** Subjects whose stalled reserve fails once let go (the store's connection broke under it). */
-    final Set<String> stallFails = ConcurrentHashMap.newKeySet();
-    /** Subjects whose next model call waits, once: arrival latch and release latch. */
-    final Map<String, CountDownLatch[]> held = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u510-" + UUID.randomUUID().toString().substring(0, 12);
+abstract class AbstractRound510 extends FailOpenKeyRound {
+    AbstractRound510() {
+        super(510);
     }
 
-    static String key() {
-        return "k510-" + UUID.randomUUID();
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
-        QuotaLedger troubled = new FailingLedger(clocked.store()) {
-            @Override
-            public Reserved reserve(HoldRequest request) {
-                CountDownLatch[] stall = stalled.remove(request.subject());
-                if (stall != null) {
-                    stall[0].countDown();
-                    try {
-                        stall[1].await(20, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                    if (stallFails.contains(request.subject())) {
-                        throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset (test)");
-                    }
-                    return super.reserve(request);
-                }
-                if (down.contains(request.subject())) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "circuit breaker open (test)");
-                }
-                return super.reserve(request);
-            }
-        };
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .filter("quota-tr", filterFor(troubled, "/tr/").failOpen(true).build(), "/tr/*")
-                .servlet("model", new Chat(), "/tr/*");
-    }
-
-    @AfterAll
-    void closeClocked() {
-        if (clocked != null) clocked.close();
-    }
-
+    /** Stalls the subject's next reserve in the store until the second latch is counted down. */
     CountDownLatch[] stall(String s) {
-        CountDownLatch[] latches = {new CountDownLatch(1), new CountDownLatch(1)};
-        stalled.put(s, latches);
-        return latches;
+        return stallNextReserve(s);
     }
-
-    CountDownLatch[] hold(String s) {
-        CountDownLatch[] latches = {new CountDownLatch(1), new CountDownLatch(1)};
-        held.put(s, latches);
-        return latches;
-    }
-
-    class Chat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String s = req.getHeader("x-user-id");
-            req.getInputStream().readAllBytes();
-            calls.count(s);
-            CountDownLatch[] wait = held.remove(s);
-            if (wait != null) {
-                wait[0].countDown();
-                try {
-                    wait[1].await(20, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-510", "gpt-4o", "Here is the plan.",
-                    PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Plan a three-day trip to Lisbon.\"}]}";
 
     HttpResponse<String> call(String s, String... headers) throws Exception {
-        return TestHttp.client().send(TestHttp.jsonPost(container.uri("/tr/v1/chat/completions"), s, ASK, headers),
-                HttpResponse.BodyHandlers.ofString());
+        return post(s, "chat/completions", ASK, headers);
     }
 
     CompletableFuture<HttpResponse<String>> callAsync(String s, String... headers) {
-        return TestHttp.client().sendAsync(TestHttp.jsonPost(container.uri("/tr/v1/chat/completions"), s, ASK, headers),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    String events(String s) {
-        return Ledgers.events(clocked.store(), s, MONTH).toString();
-    }
-
-    QuotaAccount settledOn(String s) throws InterruptedException {
-        return Ledgers.chargedAtLeast(clocked.store(), s, USAGE);
+        return postAsync(s, "chat/completions", ASK, headers);
     }
 
     // ------------------------------------------------------------------ a slow reserve, and a retry let through

@@ -1,25 +1,12 @@
 package io.tokenquota.servlet.breakit514;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static io.tokenquota.servlet.testing.PdfFiles.ascii;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import io.tokenquota.servlet.testing.PdfRound;
+import io.tokenquota.servlet.testing.PdfFiles;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.UUID;
-import java.util.zip.Deflater;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -32,55 +19,9 @@ import org.junit.jupiter.api.Test;
  * PDFBox 3.0.8 ({@code Loader.loadPDF}, iterating {@code getPages()}, {@code PDFRenderer.renderImage} of
  * every page): all 40 pages render.
  */
-abstract class AbstractRound514 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
-    static final int PAGES = 40;
-    /** What the filter holds a PDF page at where it knows no model's rate (MediaSize.PDF_PAGE_TOKENS). */
-    static final long PAGE_TOKENS = 258;
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("raw", new Summarizer(), "/ai/summarize-pdf");
-    }
-
-    /** Reads the PDF body, has the model summarise every page, answers the summary as text: no usage. */
-    static final class Summarizer extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getWriter().write("The report covers the quarter's revenue, costs and outlook. ".repeat(15));
-        }
-    }
-
-    static byte[] ascii(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
-
-    static byte[] deflate(byte[] bytes) {
-        Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION);
-        deflater.setInput(bytes);
-        deflater.finish();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buffer = new byte[8192];
-        while (!deflater.finished()) {
-            out.write(buffer, 0, deflater.deflate(buffer));
-        }
-        deflater.end();
-        return out.toByteArray();
-    }
-
-    /** A page's text, deflated as PDF writers save it (ISO 32000-1 section 7.4.4). */
-    static byte[] pageContent(int page) {
-        StringBuilder content = new StringBuilder("BT /F1 11 Tf 72 740 Td 14 TL\n");
-        for (int line = 0; line < 40; line++) {
-            content.append("(Page ").append(page + 1).append(", line ").append(line)
-                    .append(": revenue, margin and growth by region compared with the last quarter) '\n");
-        }
-        return deflate(ascii(content.append("ET").toString()));
+abstract class AbstractRound514 extends PdfRound {
+    AbstractRound514() {
+        super(514);
     }
 
     /** Page object {@code 3+2i}, its content {@code 4+2i}. */
@@ -92,33 +33,11 @@ abstract class AbstractRound514 extends H2FilterRound {
      * A 40-page report: catalog 1, page tree 2 naming every page, pages and contents, font 200, written object
      * by object; the cross-reference data is left to each scenario.
      */
-    static final class Report {
-        final ByteArrayOutputStream out = new ByteArrayOutputStream();
-        final TreeMap<Integer, Integer> offsets = new TreeMap<>();
-
+    static final class Report extends PdfFiles.Writer {
         Report() {
-            out.writeBytes(ascii("%PDF-1.7\n%\u00e2\u00e3\u00cf\u00d3\n"));
             obj(1, "<< /Type /Catalog /Pages 2 0 R >>");
-            StringBuilder kids = new StringBuilder();
-            for (int i = 0; i < PAGES; i++) {
-                kids.append(page(i)).append(" 0 R ");
-            }
-            obj(2, "<< /Type /Pages /Kids [" + kids + "] /Count " + PAGES + " >>");
-            for (int i = 0; i < PAGES; i++) {
-                byte[] content = pageContent(i);
-                obj(page(i), "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 200 0 R >> >>"
-                        + " /Contents " + (page(i) + 1) + " 0 R >>");
-                offsets.put(page(i) + 1, out.size());
-                out.writeBytes(ascii((page(i) + 1) + " 0 obj\n<< /Length " + content.length + " /Filter /FlateDecode >>\nstream\n"));
-                out.writeBytes(content);
-                out.writeBytes(ascii("\nendstream\nendobj\n"));
-            }
-            obj(200, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
-        }
-
-        private void obj(int n, String body) {
-            offsets.put(n, out.size());
-            out.writeBytes(ascii(n + " 0 obj\n" + body + "\nendobj\n"));
+            obj(2, "<< /Type /Pages /Kids [" + PdfFiles.kids(PAGES) + "] /Count " + PAGES + " >>");
+            pages(PAGES);
         }
 
         String row(int n) {
@@ -182,18 +101,6 @@ abstract class AbstractRound514 extends H2FilterRound {
             pages.add(page(i));
         }
         return pages;
-    }
-
-    String subject(String what) {
-        return "r514-" + what + "-" + kind() + "-" + UUID.randomUUID().toString().substring(0, 8);
-    }
-
-    long sendPdf(String s, byte[] pdf) {
-        HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summarize-pdf"), s,
-                "Content-Type", "application/pdf").POST(HttpRequest.BodyPublishers.ofByteArray(pdf)).build());
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, CALLS.of(s));
-        return settled(s).used();
     }
 
     void assertFortyPages(String s, String what, long used) {

@@ -4,40 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.Reservation;
-import io.tokenquota.Reserved;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.FailOpenKeyRound;
 import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.YearMonth;
-import java.util.Map;
-import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -52,113 +28,26 @@ import org.junit.jupiter.api.Test;
  * {@code chat.completion} (platform.openai.com/docs/api-reference/chat/object, written by {@link ChatCompletions});
  * {@code /tr/v1/missing} is a route no handler serves (404, no model call).
  */
-abstract class AbstractRound515 extends H2FilterRound {
-    static final long PROMPT = 1_500;
-    static final long COMPLETION = 7_500;
-    static final long USAGE = PROMPT + COMPLETION;
-    static final YearMonth MONTH = YearMonth.of(2031, 3);
-
-    final ModelCalls calls = new ModelCalls();
-    final MutableClock clock = new MutableClock(Instant.parse("2031-03-10T12:00:00Z"));
-    ClockedStore clocked;
-    /** Subjects whose reserves find the store away, until removed. */
-    final Set<String> down = ConcurrentHashMap.newKeySet();
-    /** Subjects whose next reserve waits before it reaches the store, once: arrival latch and release latch. */
-    final Map<String, CountDownLatch[]> stall = new ConcurrentHashMap<>();
-    /** Subjects whose next release is refused by the store, once. */
-    final Set<String> releaseFails = ConcurrentHashMap.newKeySet();
-
-    static String subject() {
-        return "u515-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static String key() {
-        return "k515-" + UUID.randomUUID();
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
-        QuotaLedger troubled = new FailingLedger(clocked.store()) {
-            @Override
-            public Reserved reserve(HoldRequest request) {
-                CountDownLatch[] wait = stall.remove(request.subject());
-                if (wait != null) {
-                    wait[0].countDown();
-                    try {
-                        wait[1].await(20, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-                if (down.contains(request.subject())) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset (test)");
-                }
-                return super.reserve(request);
-            }
-
-            @Override
-            protected void beforeRelease(String reservationId) {
-                String s = clocked.store().reservation(reservationId).map(Reservation::subject).orElse("");
-                if (releaseFails.remove(s)) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset on release (test)");
-                }
-            }
-        };
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                // a cap above the allowance, so that one call may ask for most of the month
-                .filter("quota-tr", filterFor(troubled, "/tr/").failOpen(true).outputBudgetCap(ALLOWANCE).build(), "/tr/*")
-                .servlet("model", new Chat(), "/tr/*");
-    }
-
-    @AfterAll
-    void closeClocked() {
-        if (clocked != null) clocked.close();
-    }
-
-    /** Stalls the subject's next reserve before the store until the second latch is counted down. */
-    CountDownLatch[] stallNextReserve(String s) {
-        CountDownLatch[] latches = {new CountDownLatch(1), new CountDownLatch(1)};
-        stall.put(s, latches);
-        return latches;
-    }
-
-    class Chat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            if (req.getRequestURI().endsWith("/missing")) {
-                resp.sendError(404);
-                return;
-            }
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-515", "gpt-4o", "Here is the plan.",
-                    PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Plan a three-day trip to Lisbon.\"}]}";
+abstract class AbstractRound515 extends FailOpenKeyRound {
     /** A call that asks for most of the month: it fits the allowance, not the allowance less a 1,012 hold. */
     static final String BIG = "{\"model\":\"gpt-4o\",\"max_tokens\":19500,\"messages\":[{\"role\":\"user\",\"content\":\"Write the full itinerary.\"}]}";
 
+    AbstractRound515() {
+        super(515);
+    }
+
+    @Override
+    protected QuotaFilter.Builder troubledFilter(QuotaFilter.Builder builder) {
+        // a cap above the allowance, so that one call may ask for most of the month
+        return builder.outputBudgetCap(ALLOWANCE);
+    }
+
     HttpResponse<String> call(String s, String path, String body, String... headers) throws Exception {
-        return TestHttp.client().send(TestHttp.jsonPost(container.uri("/tr/v1/" + path), s, body, headers),
-                HttpResponse.BodyHandlers.ofString());
+        return post(s, path, body, headers);
     }
 
     CompletableFuture<HttpResponse<String>> callAsync(String s, String... headers) {
-        return TestHttp.client().sendAsync(TestHttp.jsonPost(container.uri("/tr/v1/chat/completions"), s, ASK,
-                headers), HttpResponse.BodyHandlers.ofString());
-    }
-
-    QuotaAccount account(String s) {
-        return clocked.store().account(s, MONTH).orElse(null);
-    }
-
-    String events(String s) {
-        return Ledgers.events(clocked.store(), s, MONTH).toString();
+        return postAsync(s, "chat/completions", ASK, headers);
     }
 
     /** Round 508's interleaving: the twin let through while the first request's reserve is on its way. */

@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.testing;
 
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -60,6 +62,33 @@ public final class ChatCompletions {
     public static void writeWithLength(HttpServletResponse resp, byte[] bytes) throws IOException {
         declareJson(resp, bytes.length);
         resp.getOutputStream().write(bytes);
+    }
+
+    /**
+     * An event stream written from an async worker, as an {@code SseEmitter} does: {@code words} word chunks, the
+     * usage chunk ({@code prompt} + {@code completion}) and {@code [DONE]}, then {@code complete()}. Stops quietly
+     * where the client went.
+     */
+    public static void streamAsync(HttpServletRequest req, HttpServletResponse resp, String id, int words, long prompt,
+            long completion) {
+        resp.setContentType("text/event-stream");
+        AsyncContext async = req.startAsync(req, resp);
+        async.setTimeout(0);
+        async.start(() -> {
+            try {
+                OutputStream out = async.getResponse().getOutputStream();
+                for (int i = 0; i < words; i++) {
+                    out.write(wordEvent(id).getBytes(StandardCharsets.UTF_8));
+                }
+                out.write(usageEvent(id, prompt, completion).getBytes(StandardCharsets.UTF_8));
+                out.write(DONE.getBytes(StandardCharsets.UTF_8));
+                out.flush();
+            } catch (IOException | RuntimeException e) {
+                // the client went
+            } finally {
+                async.complete();
+            }
+        });
     }
 
     /**

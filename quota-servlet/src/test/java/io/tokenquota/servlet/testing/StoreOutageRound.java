@@ -10,14 +10,11 @@ import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.Map;
@@ -110,25 +107,7 @@ public abstract class StoreOutageRound extends H2FilterRound {
             String s = req.getHeader("x-user-id");
             calls.count(s);
             if (req.getRequestURI().endsWith("/agent")) {
-                resp.setContentType("text/event-stream");
-                AsyncContext async = req.startAsync(req, resp);
-                async.setTimeout(0);
-                async.start(() -> {
-                    try {
-                        OutputStream out = async.getResponse().getOutputStream();
-                        String id = "chatcmpl-agent-" + s;
-                        for (int i = 0; i < 30; i++) {
-                            out.write(ChatCompletions.wordEvent(id).getBytes(StandardCharsets.UTF_8));
-                        }
-                        out.write(ChatCompletions.usageEvent(id, PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-                        out.write(ChatCompletions.DONE.getBytes(StandardCharsets.UTF_8));
-                        out.flush();
-                    } catch (IOException | RuntimeException e) {
-                        // the client went
-                    } finally {
-                        async.complete();
-                    }
-                });
+                ChatCompletions.streamAsync(req, resp, "chatcmpl-agent-" + s, 30, PROMPT, COMPLETION);
                 return;
             }
             resp.setContentType("application/json");
