@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit511;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound511BreakItTest extends AbstractRound511 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
