@@ -23,7 +23,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The scanner keeps a string's first 256 bytes and counts the rest of a longer one at the rate of that kept part.
  * When the answer repeats the prompt, the kept part is the prompt's beginning, which the client wrote, byte for byte:
  * a prompt that opens with 320 spaces (a handful of tokens) makes the model's whole completion count at the rate of
- * blanks. Found (Jetty and Tomcat alike): a 4,366-token completion after such a prompt is charged its hold, 1,010 (should be at least 4,376); the
+ * blanks. Found (Jetty and Tomcat alike): a 4,366-token completion after such a prompt is charged its hold, 1,010
+ * (should be at least 4,376); the
  * same completion without the prompt repeated (return_full_text false) is charged its input plus its text. The client
  * chooses the rate its model's output is counted at. Likely cause: StreamText#afterPrompt (and #scaled before it),
  * which scales the completion by the kept part's rate, and the kept part is the echoed prompt, not model output.
