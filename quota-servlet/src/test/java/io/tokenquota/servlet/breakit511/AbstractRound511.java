@@ -16,7 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  *       "Text Generation task": {@code return_full_text} "(Default: True)"; answer {@code [{"generated_text": …}]}),
  *       transformers' {@code TextGenerationPipeline} the same;</li>
  *   <li>Text Generation Inference's {@code POST /generate} (TGI's OpenAPI: {@code GenerateParameters.return_full_text},
- *       answer {@code GenerateResponse} {@code {"generated_text": …}}; TGI writes {@code inputs} verbatim ahead of the
+ *       answer {@code GenerateResponse} {@code {"generated_text": …}}; TGI writes {@code inputs} verbatim ahead of
+ *       the
  *       completion when it is true). The request names no {@code max_new_tokens}: TGI then generates up to the
  *       server's {@code max_total_tokens}.</li>
  * </ul>
