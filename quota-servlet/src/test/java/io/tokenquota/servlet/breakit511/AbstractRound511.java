@@ -17,8 +17,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  *       transformers' {@code TextGenerationPipeline} the same;</li>
  *   <li>Text Generation Inference's {@code POST /generate} (TGI's OpenAPI: {@code GenerateParameters.return_full_text},
  *       answer {@code GenerateResponse} {@code {"generated_text": …}}; TGI writes {@code inputs} verbatim ahead of
- *       the
- *       completion when it is true). The request names no {@code max_new_tokens}: TGI then generates up to the
+ *       the completion when it is true). The request names no {@code max_new_tokens}: TGI then generates up to the
  *       server's {@code max_total_tokens}.</li>
  * </ul>
  * The scanner keeps a string's first 256 bytes and counts the rest of a longer one at the rate of that kept part.
