@@ -821,7 +821,17 @@ final class JsonDocumentScanner {
      */
     void countText(TokenEstimator estimator, boolean whole, StreamText.Seen seen) {
         text = new StreamText(estimator, whole, seen);
+        rest = new StringRest(estimator);
     }
+
+    /** The text of the current string past its kept part, counted as it passes; {@code null} unless text is counted. */
+    private StringRest rest;
+    /**
+     * The text of the current string after the request's prompt, where the string repeats a prompt that runs past
+     * its kept part ({@link #promptPassed}); allocated by the first such.
+     */
+    private StringRest afterPrompt;
+    private boolean promptPassed;
 
     /**
      * Tells {@link #text} which of the answer's strings begin with the request's prompt ({@link PromptEcho}), which
@@ -941,11 +951,12 @@ final class JsonDocumentScanner {
 
     /**
      * Closes the string the input broke off inside, as if its closing quote had come (an escape begun is ended
-     * first), so that the text rules count what was read of it as they count a whole string: its kept part, scaled
-     * by the bytes dropped after it. Round 402: a chat completion whose answer was one 120,000-character
-     * {@code content}, cut at 12,288 of its 120,251 bytes (its relay stopped with its client), was counted no text
-     * and charged its hold, 1,014, though 1,894 tokens of its text had gone out. Only when the document is judged
-     * by its text ({@link #end}): a cut model name or id is never handed out in a document with usage.
+     * first), so that the text rules count what was read of it as they count a whole string: its kept part and
+     * the text of the bytes dropped after it ({@link StringRest}). Round 402: a chat completion whose answer was one
+     * 120,000-character {@code content}, cut at 12,288 of its 120,251 bytes (its relay stopped with its client), was
+     * counted no text and charged its hold, 1,014, though 1,894 tokens of its text had gone out. Only when the
+     * document is judged by its text ({@link #end}): a cut model name or id is never handed out in a document with
+     * usage.
      */
     private void closeCutString() {
         byte[] close = new byte[(afterBackslash ? 1 : 0) + hexLeft + 1];
@@ -1115,6 +1126,7 @@ final class JsonDocumentScanner {
                     inString = true;
                     kept = 0;
                     eliding = false;
+                    promptPassed = false;
                     if (text != null && structDepth <= KEPT_DEPTH) {
                         text.opened();
                         if (echo != null) {
@@ -1148,9 +1160,8 @@ final class JsonDocumentScanner {
             }
             return false;
         }
-        if (echo != null && (afterBackslash || hexLeft > 0 || b != '"')) {
-            echo.accept(b);
-        }
+        // the byte that ends the request's prompt, where a string repeats it: what follows is the model's
+        boolean promptEnds = echo != null && (afterBackslash || hexLeft > 0 || b != '"') && echo.accept(b);
         boolean boundary = !afterBackslash && hexLeft == 0 && (b & 0xC0) != 0x80;
         if (afterBackslash) {
             afterBackslash = false;
@@ -1164,7 +1175,8 @@ final class JsonDocumentScanner {
         } else if (b == '"') {
             inString = false;
             if (eliding && text != null) {
-                text.elided(kept, dropped);
+                long restTokens = rest.tokens();
+                text.elided(kept, dropped, restTokens, promptPassed ? afterPrompt.tokens() : restTokens);
             }
             if (echo != null && echo.end()) {
                 text.beginsWithPrompt(echo.length(), echoed.length);
@@ -1174,9 +1186,25 @@ final class JsonDocumentScanner {
         if (!eliding && boundary && kept >= KEPT_STRING_BYTES) {
             eliding = true;
             dropped = 0;
+            if (rest != null) {
+                rest.start();
+            }
         }
         if (eliding) {
             dropped++;
+            if (rest != null) {
+                rest.accept(b, boundary);
+                if (promptPassed) {
+                    afterPrompt.accept(b, boundary);
+                } else if (promptEnds) {
+                    // the prompt ran past the kept part: what follows it is the model's, counted apart (round 511)
+                    if (afterPrompt == null) {
+                        afterPrompt = new StringRest(text.estimator());
+                    }
+                    afterPrompt.start();
+                    promptPassed = true;
+                }
+            }
             return false;
         }
         kept++;

@@ -123,8 +123,17 @@ final class PromptEcho {
             matched = false;
         }
 
-        /** A byte of the string's contents, as the answer wrote it. */
-        void accept(byte b) {
+        /**
+         * A byte of the string's contents, as the answer wrote it: whether it is the one that ends the prompt, the
+         * string's text so far being the prompt (what follows is the model's).
+         */
+        boolean accept(byte b) {
+            boolean before = matched;
+            read(b);
+            return matched && !before;
+        }
+
+        private void read(byte b) {
             if (hexLeft > 0) {
                 hex = hex << 4 | Character.digit(b, 16) & 0xF;
                 if (--hexLeft == 0) {

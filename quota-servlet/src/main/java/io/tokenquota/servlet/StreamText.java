@@ -50,7 +50,8 @@ import java.util.Set;
  *       answers ({@link #KNOWLEDGE_BASE_OUTPUT}, {@link #FLOW_OUTPUT}, {@link #OPTIMIZED_PROMPT}).</li>
  * </ul>
  * The JSON scanner keeps a string's first {@link JsonDocumentScanner#KEPT_STRING_BYTES} bytes: a longer
- * one is estimated by its kept part, scaled to its whole length. It drops what an object nests deeper
+ * one counts its kept part and the text of the rest as {@link StringRest} counted it passing, each by its own bytes
+ * (round 511). It drops what an object nests deeper
  * than {@link JsonDocumentScanner#KEPT_DEPTH}: inside tool arguments, those bytes count at
  * {@link #BYTES_PER_TOKEN}. Not thread-safe.
  */
@@ -317,7 +318,10 @@ final class StreamText {
     /** Strings the scanner passed to the parser and the parser read, counted alike. */
     private int opened;
     private int parsed;
-    /** {ordinal, kept bytes, dropped bytes} of each string whose contents were cut, in order. */
+    /**
+     * {ordinal, kept bytes, dropped bytes, the dropped part's tokens, those of it after the request's prompt} of each
+     * string whose contents were cut, in order.
+     */
     private final ArrayDeque<long[]> cut = new ArrayDeque<>();
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
@@ -373,7 +377,7 @@ final class StreamText {
     /** The counter whose strings' cuts this one's are ({@link #another}); {@code null} for a document's own. */
     private final StreamText cuts;
 
-    /** The cut of the string just parsed ({@code {ordinal, kept bytes, dropped bytes}}), or {@code null}. */
+    /** The cut of the string just parsed (as {@link #cut} holds it), or {@code null}. */
     private long[] cutOfCurrent() {
         if (cuts != null) {
             return cuts.cutOfCurrent();
@@ -387,9 +391,18 @@ final class StreamText {
         opened++;
     }
 
-    /** The string opened last was cut: {@code kept} of its bytes went to the parser, {@code dropped} did not. */
-    void elided(int kept, long dropped) {
-        cut.addLast(new long[] {opened, kept, dropped});
+    /**
+     * The string opened last was cut: {@code kept} of its bytes went to the parser, {@code dropped} did not, their
+     * text {@code restTokens} ({@link StringRest}), {@code afterPromptTokens} of it from the end of the request's
+     * prompt on (all of it unless the string repeats a prompt longer than its kept part).
+     */
+    void elided(int kept, long dropped, long restTokens, long afterPromptTokens) {
+        cut.addLast(new long[] {opened, kept, dropped, restTokens, afterPromptTokens});
+    }
+
+    /** The estimator this counts with. */
+    TokenEstimator estimator() {
+        return estimator;
     }
 
     /** The parser read a string (a field name or a value): the next one the scanner opened. */
@@ -425,23 +438,18 @@ final class StreamText {
 
     /**
      * The tokens of the string just parsed past the request's prompt it begins with ({@code p}, from
-     * {@link #promptOfCurrent}): the text that follows it when the string was kept whole; else the bytes that
-     * follow it at the rate of the string's kept part, as {@link #scaled} counts a cut string.
+     * {@link #promptOfCurrent}): the text of its kept part that follows the prompt, and of a cut string the text of
+     * its rest, which the scanner counted from the prompt's end on when the prompt ran past the kept part. Never at
+     * the rate of the prompt's bytes, which the client wrote (round 511: a prompt opening with 320 blanks made a
+     * 4,366-token completion after it count as the kept part's blanks, charged its hold).
      */
     private long afterPrompt(String value, long[] p) {
+        byte[] bytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int from = (int) Math.min(bytes.length, p[2]);
+        long kept = Math.max(0, estimator.estimate(
+                new String(bytes, from, bytes.length - from, java.nio.charset.StandardCharsets.UTF_8)));
         long[] c = cutOfCurrent();
-        if (c == null) {
-            byte[] bytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            int from = (int) Math.min(bytes.length, p[2]);
-            return Math.max(0, estimator.estimate(
-                    new String(bytes, from, bytes.length - from, java.nio.charset.StandardCharsets.UTF_8)));
-        }
-        long keptBytes = value.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-        if (keptBytes == 0) {
-            return 0;
-        }
-        double after = (double) Math.max(0, estimator.estimate(value)) * Math.max(0, p[1] - p[2]) / keptBytes;
-        return after >= Long.MAX_VALUE ? Long.MAX_VALUE : (long) Math.ceil(after);
+        return c == null ? kept : plus(kept, c[4]);
     }
 
     /** A root-level string value. */
@@ -769,9 +777,11 @@ final class StreamText {
         return AudioDuration.inputTokens(length * 3 / 4 / 48);
     }
 
-    /** The string just parsed, as the estimator counts it, its cut contents by the rate of its kept part. */
+    /** The string just parsed, as the estimator counts it, and the text of its cut contents ({@link StringRest}). */
     private long tokens(String value) {
-        return scaled(Math.max(0, estimator.estimate(value)));
+        long tokens = Math.max(0, estimator.estimate(value));
+        long[] c = cutOfCurrent();
+        return c == null ? tokens : plus(tokens, c[3]);
     }
 
     /**
@@ -810,7 +820,10 @@ final class StreamText {
         }
     }
 
-    /** {@code tokens} of the string just parsed, scaled to its whole length when only part of it was kept. */
+    /**
+     * {@code tokens} of the string just parsed, scaled to its whole length when only part of it was kept: base64's
+     * text ({@link #base64Text}), which {@link StringRest} counts as the base64 characters it passes, not decoded.
+     */
     private long scaled(long tokens) {
         long[] c = cutOfCurrent();
         if (c != null && c[1] > 0) {
