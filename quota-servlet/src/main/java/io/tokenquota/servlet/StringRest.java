@@ -2,7 +2,6 @@ package io.tokenquota.servlet;
 
 import io.tokenquota.TokenEstimator;
 import java.nio.charset.StandardCharsets;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * The text of a long JSON string past what {@link JsonDocumentScanner} keeps of it
@@ -14,7 +13,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>The first {@link #EXACT} bytes of the rest are counted whole, in pieces of about {@link #PIECE} bytes cut at a
  * space (the estimator counts a word after a space as it does in the whole text): some 16,000 tokens of prose, most
  * completions whole. Past them (a picture's or a recording's base64, megabytes) one piece is counted in each group of
- * pieces, picked at random so that no byte placed at a known offset decides the rate, the groups doubling each time
+ * pieces, picked by a hash of where the group starts, so that the pieces read are spread unevenly through the string
+ * and the same answer is always counted the same (an accounting figure must not vary from run to run), the groups
+ * doubling each time
  * the rest's length does: the estimator reads about {@code EXACT / 2} bytes more each time the string's length doubles,
  * and the rest of those bytes count at the rate of the pieces read among them. Per byte of the rest: a count, and
  * while a piece is read a copy into a buffer of {@link #PIECE} bytes. Not thread-safe.
@@ -113,7 +114,14 @@ final class StringRest {
 
     private void nextGroup() {
         index = 0;
-        pick = ThreadLocalRandom.current().nextLong(group);
+        pick = Long.remainderUnsigned(mix(bytes), group);
+    }
+
+    /** SplitMix64's finalizer: neighbouring offsets pick unrelated pieces. */
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
     }
 
     private void keep(byte b, boolean boundary) {

@@ -81,7 +81,7 @@ final class StringRestTest {
         assertAbout(TOKENS.estimate(escaped), text(null, body), "escaped");
     }
 
-    /** Past 64 KB one piece a group is read, at random: a long text still counts about its own. */
+    /** Past 64 KB one piece a group is read: a long text still counts about its own. */
     @Test
     void aVeryLongStringIsCountedBySamplesOfItsOwnText() {
         String prose = Prose.english(1_000_000);
