@@ -210,6 +210,11 @@ final class JsonDocumentScanner {
     private static final String AGNO_MEMBER_METRICS = "member_responses[].metrics";
     /** The providers kept per run ({@link AgnoRun#providers}): a run names one or a few models. */
     private static final int MAX_AGNO_PROVIDERS = 16;
+    /** A Claude Code {@code stream_event}'s wrapped {@code message_start} usage and {@code message_delta} usage. */
+    static final String CLAUDE_STREAM_START = "event.message.usage";
+    static final String CLAUDE_STREAM_DELTA = "event.usage";
+    /** The {@code type} of Claude Code's wrapper of a Messages API event ({@link #CLAUDE_STREAM_START}). */
+    static final String CLAUDE_STREAM_EVENT = "stream_event";
     /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
@@ -248,6 +253,10 @@ final class JsonDocumentScanner {
             "metaInfo", "chatResponse.metadata.tokenUsage", "response.usageMetadata",
             // a Gemini Interactions stream's last event carries its interaction whole (round 284)
             "interaction.usage",
+            // Claude Code's (the Agent SDK's) stream-json with partial messages wraps each Messages API event as
+            // {"type": "stream_event", "event": …}: its message_start's message.usage, its message_delta's usage
+            // (round 519), kept for that wrapper alone (ownPlaces)
+            CLAUDE_STREAM_START, CLAUDE_STREAM_DELTA,
             // LM Studio's native chat, whole and in its chat.end event ({@link #LMSTUDIO_STATS})
             LMSTUDIO_STATS, LMSTUDIO_END_STATS,
             // Mastra's agent stream and LlamaIndex's ChatResponse, each only in its exact shape (round 388)
@@ -1068,6 +1077,7 @@ final class JsonDocumentScanner {
         a2aEventIds = new HashMap<>();
         a2aMoreChunks = false;
         envelopeId = null;
+        streamEventMessageId = null;
         metadataId = null;
         measured = null;
         geminiResponse = null;
@@ -1753,6 +1763,9 @@ final class JsonDocumentScanner {
                     envelopeId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "metadata".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     metadataId = parser.getText();
+                } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "event".equals(fieldAt[1])
+                        && "message".equals(fieldAt[2]) && "id".equals(fieldAt[3])) {
+                    streamEventMessageId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "responseId".equals(fieldAt[1])) {
                     geminiResponse = parser.getText();
                 } else if (depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth] && "responseId".equals(fieldAt[depth])
@@ -2330,6 +2343,11 @@ final class JsonDocumentScanner {
         if (!agentTracePart()) {
             usages.remove(AGENT_TRACE_USAGE);
         }
+        if (!CLAUDE_STREAM_EVENT.equals(type)) {
+            // an application's own event object may hold anything
+            usages.remove(CLAUDE_STREAM_START);
+            usages.remove(CLAUDE_STREAM_DELTA);
+        }
         Map<String, Long> counts = usages.get(LLAMAINDEX_COUNTS);
         if (!chatResponse()) {
             usages.remove(LLAMAINDEX_RAW_USAGE);
@@ -2684,6 +2702,8 @@ final class JsonDocumentScanner {
 
     /** Anthropic's {@code message.id}, Gemini's top-level {@code responseId}, and whether an {@code invocationId} came. */
     private String envelopeId;
+    /** A Claude Code {@code stream_event}'s {@code event.message.id}: its wrapped message_start's message. */
+    private String streamEventMessageId;
     /** A Spring AI {@code ChatResponse}'s {@code metadata.id}: the provider's id of the call it answers. */
     private String metadataId;
     /**
@@ -2758,6 +2778,10 @@ final class JsonDocumentScanner {
         // which the CLI repeats on each line it splits one message's content over
         if ("assistant".equals(type) && envelopeId != null) {
             return envelopeId;
+        }
+        // round 519: its wrapped message_start names the same API call by the same id
+        if (CLAUDE_STREAM_EVENT.equals(type) && streamEventMessageId != null) {
+            return streamEventMessageId;
         }
         return measured;
     }

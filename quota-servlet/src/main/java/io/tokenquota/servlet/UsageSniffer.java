@@ -2229,6 +2229,14 @@ final class UsageSniffer {
             // killed on a timeout, a client gone) was charged its hold, 1,008 for 7,500, when only the result was read
             claudeCodeRun = true;
             reported = claudeCode(claudeMessage, doc.reportId());
+        } else if (JsonDocumentScanner.CLAUDE_STREAM_EVENT.equals(type)
+                && (doc.usage(JsonDocumentScanner.CLAUDE_STREAM_START) != null
+                || doc.usage(JsonDocumentScanner.CLAUDE_STREAM_DELTA) != null)) {
+            // round 519: with --include-partial-messages the CLI writes an assistant line as soon as a content block
+            // is done, before its message_delta, so the line's usage is the message_start snapshot (output 1); the
+            // call's output count is only in the wrapped message_delta (3,001 was charged for 12,000 when cut)
+            claudeCodeRun = true;
+            reported = claudeStreamEvent(doc);
         } else if (usage != null && claudeCodeRun && "result".equals(type)) {
             // the closing result line: the run's cumulative usage, its calls' total, which stands beside them as the
             // data stream's message finish part does (round 237's complete run is charged it)
@@ -3025,6 +3033,36 @@ final class UsageSniffer {
     private boolean claudeCode(Map<String, Long> usage, String message) {
         long[] split = UsageKinds.anthropic(usage);
         return kinds(addUp(Format.OPENAI, UsageKinds.anthropicTotal(usage), split, true, message, false), split);
+    }
+
+    /** The id and usage of the last Claude Code wrapped {@code message_start} ({@link #claudeStreamEvent}). */
+    private String claudeStreamId;
+    private Map<String, Long> claudeStreamUsage;
+
+    /**
+     * A Claude Code {@code stream_event} wrapping a Messages API event: its {@code message_start}'s usage, or its
+     * {@code message_delta}'s merged field by field over that start's (the delta's counts are cumulative and may
+     * name the output alone), reported as the call of the start's message id, as its assistant lines are
+     * ({@link #claudeCode}): the larger report of one id stands, so the snapshot and the final counts count once.
+     * The CLI streams one API call at a time, so a delta is the last start's call's.
+     */
+    private boolean claudeStreamEvent(JsonDocumentScanner.Document doc) {
+        Map<String, Long> start = doc.usage(JsonDocumentScanner.CLAUDE_STREAM_START);
+        if (start != null) {
+            if (doc.reportId() == null) {
+                claudeStreamId = null;
+                claudeStreamUsage = null;
+                return false;
+            }
+            claudeStreamId = doc.reportId();
+            claudeStreamUsage = new HashMap<>(start);
+            return start.containsKey("input_tokens") && claudeCode(claudeStreamUsage, claudeStreamId);
+        }
+        if (claudeStreamId == null) {
+            return false;
+        }
+        claudeStreamUsage.putAll(doc.usage(JsonDocumentScanner.CLAUDE_STREAM_DELTA));
+        return claudeStreamUsage.containsKey("input_tokens") && claudeCode(claudeStreamUsage, claudeStreamId);
     }
 
     /** The ids of the AI messages a LangGraph run's first {@code values} event held: the thread's history. */

@@ -1122,4 +1122,35 @@ final class UsageSnifferTest {
         // the result alone, as before: its usage
         assertEquals(8_500L, sniffWithHead("application/x-ndjson", result));
     }
+    private static String claudeStreamEvent(String event) {
+        return "{\"type\":\"stream_event\",\"event\":" + event + ",\"parent_tool_use_id\":null,\"session_id\":\"s\"}\n";
+    }
+
+    /**
+     * Claude Code's stream-json with partial messages (round 519): the assistant line, written before the message's
+     * message_delta, carries the message_start snapshot (output 1); the wrapped message_delta's cumulative counts,
+     * merged over its message_start's and named by that start's message id, are the call's, and the larger report of
+     * one id stands, so a run cut before its result is charged its calls' real output, each call once.
+     */
+    @Test
+    void claudeCodePartialMessagesReadTheWrappedMessageDeltaOfEachCall() {
+        StringBuilder calls = new StringBuilder("{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\"}\n");
+        int[][] counts = {{3000, 200}, {3500, 800}};
+        for (int i = 0; i < counts.length; i++) {
+            String id = "msg_" + i;
+            calls.append(claudeStreamEvent("{\"type\":\"message_start\",\"message\":{\"id\":\"" + id
+                    + "\",\"type\":\"message\",\"usage\":{\"input_tokens\":" + counts[i][0] + ",\"output_tokens\":1}}}"))
+                    .append(claudeAssistant(id, counts[i][0], 0, 1))
+                    .append(claudeStreamEvent("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                            + "\"usage\":{\"output_tokens\":" + counts[i][1] + "}}"))
+                    .append(claudeStreamEvent("{\"type\":\"message_stop\"}"));
+        }
+        String result = "{\"type\":\"result\",\"subtype\":\"success\",\"session_id\":\"s\",\"usage\":"
+                + "{\"input_tokens\":6500,\"output_tokens\":1000}}\n";
+        assertEquals(7_500L, sniffer("application/x-ndjson", calls.toString(), true).usage());
+        assertEquals(7_500L, sniff("application/x-ndjson", calls + result, 7));
+        // an application's own {"event": {"usage": …}} is not Claude Code's wrapper: not read
+        assertNull(sniffer("application/x-ndjson", "{\"type\":\"note\",\"event\":{\"usage\":"
+                + "{\"input_tokens\":5000,\"output_tokens\":5000}}}\n", true).usage());
+    }
 }
