@@ -1,0 +1,23 @@
+package io.tokenquota.jdbi.breakit532;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.jdbi.JdbiQuotaStore;
+import io.tokenquota.jdbi.testing.H2Extension;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Round 532's scenarios on H2: two store instances over one database. */
+class H2Round532Test extends AbstractRound532 {
+    @RegisterExtension
+    static final H2Extension DB = new H2Extension();
+
+    @Override
+    protected QuotaStore store(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).build();
+    }
+
+    @Override
+    protected QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy) {
+        return store(policy);
+    }
+}
