@@ -172,7 +172,8 @@ public final class QuotaFilter implements Filter {
     private final String letThrough = handled + ".letThrough";
     /**
      * The request attribute naming, by store and subject ({@link Held}), the quota filter (its {@link #handled}
-     * mark) whose call holds that subject on this request. A forward or include from that call into another
+     * mark) whose call holds that subject on this request, or was let through for it under fail-open
+     * ({@link #holdsOnRequest}). A forward or include from that call into another
      * quota filter's protected path for the same subject on the same store (two filters over one store, a prefix
      * and settings each), or the request itself under both filters' prefixes, is the same model call: the other
      * filter passes it through, so it is held and charged once (round 325: 3,000 for 1,500; round 363). A filter
@@ -829,6 +830,21 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
+     * Tells every other quota filter over this store ({@link #HOLDING}) that this filter's call for {@code subject}
+     * is under way on {@code request}: a held call, or one let through uncharged under fail-open ({@link
+     * #unavailable}). Either is the subject's one model call, and a dispatch of its request that meets another
+     * filter's protected path (a forward or include, the request under both prefixes, an async hop into another
+     * context whose application runs its own filter) passes through that filter. A let-through call's running mark
+     * ({@code letThrough}) is this instance's own attribute, which another filter never reads: it was held there as
+     * a new call once the store was back and charged (round 525: 1,500, or 1,000 for a hop that only rendered the
+     * answer, for a call let through uncharged; with one instance in both contexts, 0: round 520). The entry goes
+     * when this filter forgets its call ({@link #unmark}), as a held call's does.
+     */
+    private void holdsOnRequest(HttpServletRequest request, String subject) {
+        holding(request).putIfAbsent(new Held(heldOn, subject), handled);
+    }
+
+    /**
      * Holds, runs and settles one call; {@code true} when its settlement waits for the async cycle the
      * call started.
      */
@@ -1366,7 +1382,7 @@ public final class QuotaFilter implements Filter {
             // is no count and reports no usage (weighed at the output rate, as the hold's output is)
             long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
             held.holds(handled, echoes ? dispatchOf(request) : null);
-            holding(request).putIfAbsent(new Held(heldOn, subject), handled);
+            holdsOnRequest(request, subject);
             // unweighed too: an answer that names a dearer model than the request did is charged at its rates
             Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
                     plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
@@ -1934,6 +1950,8 @@ public final class QuotaFilter implements Filter {
         long n = failOpenCount.incrementAndGet();
         LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
                 subject, n, e.toString());
+        // the subject's call on this request for every other filter over this store, as a held call is (round 525)
+        holdsOnRequest(request, subject);
         EndpointRequest endpoint = request instanceof EndpointRequest r ? r : null;
         if (endpoint != null) {
             endpoint.endsWith(seen);

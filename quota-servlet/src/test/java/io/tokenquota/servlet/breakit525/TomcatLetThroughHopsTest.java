@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit525;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatLetThroughHopsTest extends AbstractLetThroughHops {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
