@@ -29,8 +29,10 @@ import java.util.zip.Inflater;
  * <p>Pages are counted as readers find them: an object whose {@code /Type} is {@code /Page}, and a leaf
  * of the page tree (an object named in the {@code /Kids} of a page-tree node, the catalog's
  * {@code /Pages} or a {@code /Type /Pages} object, that has no {@code /Kids} itself) whatever its
- * {@code /Type}, as pdf.js, PDFBox and pdfium render one. Each object number counts once, at its last
- * version in file order (an incremental update rewrites pages: round 495). A stream with {@code /N} and
+ * {@code /Type}, as pdf.js, PDFBox and pdfium render one, the trailer's {@code /Root} being the catalog
+ * whatever its own {@code /Type}. Each object number is read at its last version in file order (an
+ * incremental update rewrites pages: round 495); a leaf of the document's tree counts each time a
+ * {@code /Kids} names it, as PDFBox counts it (round 526), every other page object once. A stream with {@code /N} and
  * {@code /First} is read as an object stream whatever its {@code /Type} (readers reach one through the
  * cross-reference stream), decoded through its filter chain ({@code /Filter} also as a reference to
  * another object), each stream within its own bound and all within one {@link Budget}, which the file's
@@ -68,6 +70,12 @@ final class PdfPages {
      * streams hold a few tokens per object. Decoded text is the only input larger than the file itself.
      */
     static final long DECODED_TOKENS = 1_000_000;
+    /**
+     * The most pages a count adds for leaves the document's page tree names more than once (round 526: a
+     * page is each naming, as PDFBox counts them): as many as the references a file's decoded text may hold,
+     * so a {@code /Kids} array object that many nodes share does not multiply into more pages than that.
+     */
+    static final long NAMED_AGAIN = DECODED_TOKENS;
     /** How far from the end of the file {@code startxref} may be (readers search the last kilobyte or so). */
     private static final int XREF_TAIL = 4096;
     /**
@@ -105,7 +113,7 @@ final class PdfPages {
     /** Where the object being read began, -1 between objects. */
     private int open = -1;
     private long lookahead;
-    /** The catalog the newest trailer names ({@code /Root}); -1 when the file is read in order or names none. */
+    /** The catalog the newest trailer names ({@code /Root}), read in order the last one in the file; -1 when none. */
     private long root = -1;
     /**
      * The file read in order, once, when the page tree names an object the cross-reference data frees or
@@ -529,6 +537,9 @@ final class PdfPages {
                     if (isType(dict, "Page")) {
                         loose++;
                     }
+                    if (older != null && older.isKeyword("trailer") && dict.get("Root") instanceof Ref r) {
+                        root = r.number(); // the last trailer's, in file order: an update's catalog replaces the older one
+                    }
                     Token s = lexer.next();
                     if (s.isKeyword("stream")) {
                         if (streamData(dict, s.end) == null) {
@@ -760,55 +771,112 @@ final class PdfPages {
     }
 
     /**
-     * The pages: every object whose last version's {@code /Type} is {@code /Page}, every leaf of the page
-     * tree (walked from the catalogs' {@code /Pages}, the trailer's {@code /Root} among them, and from every
-     * {@code /Type /Pages} object), each number once, and the page dictionaries outside any object. The
-     * objects the tree names are found as {@link #find} finds them.
+     * The pages: each time the document's page tree names a leaf, every other object whose last version's
+     * {@code /Type} is {@code /Page} or that is a leaf of another tree once, and the page dictionaries
+     * outside any object. The document's tree is walked from the {@code /Pages} of the trailer's
+     * {@code /Root} whatever that object's {@code /Type} (round 526: an untyped catalog over an untyped
+     * tree counted none), or, with no such root, from every catalog's. A page is a position in the tree,
+     * not an object (ISO 32000-1 7.7.3.2): a leaf counts each time a {@code /Kids} names it, as PDFBox
+     * counts, iterates and renders it (round 526: one page object named 40 times counted 1), while a node
+     * is walked once (a node named again, or a cycle, adds nothing, as PDFBox skips a node it has seen).
+     * The other trees (every catalog's and every {@code /Type /Pages} object's, an update's orphaned nodes
+     * among them) add only the page objects the document's tree does not name, each once, so a tree left
+     * beside the document's does not count its pages again. The objects the trees name are found as
+     * {@link #find} finds them.
      */
     private long count() {
-        Set<Long> pages = new HashSet<>();
-        ArrayDeque<Long> nodes = new ArrayDeque<>();
+        Tree tree = new Tree();
         Obj catalog = root >= 0 ? find(root) : null;
-        if (catalog != null && catalog.pagesRoot >= 0) {
-            nodes.add(catalog.pagesRoot);
+        if (catalog != null && catalog.pagesRef >= 0) {
+            tree.walk(catalog.pagesRef, true);
+        } else {
+            for (Obj o : objects.values()) {
+                if (o.catalog && o.pagesRef >= 0) {
+                    tree.walk(o.pagesRef, true);
+                }
+            }
         }
+        Set<Long> pages = new HashSet<>(tree.leaves);
         for (Map.Entry<Long, Obj> e : objects.entrySet()) {
             Obj o = e.getValue();
             if (o.page) {
                 pages.add(e.getKey());
             }
-            if (o.pagesRoot >= 0) {
-                nodes.add(o.pagesRoot);
+            if (o.catalog && o.pagesRef >= 0) {
+                tree.walk(o.pagesRef, false);
             }
             if (o.pages) {
-                nodes.add(e.getKey());
+                tree.walk(e.getKey(), false);
             }
         }
-        Set<Long> walked = new HashSet<>();
-        while (!nodes.isEmpty()) {
-            long node = nodes.poll();
-            if (!walked.add(node)) {
-                continue;
-            }
-            Obj o = find(node);
-            if (o == null) {
-                continue;
-            }
-            long[] kids = o.kids;
-            Obj array = kids == null && o.kidsRef >= 0 ? find(o.kidsRef) : null;
-            if (array != null) {
-                kids = array.refs;
-            }
-            for (long kid : kids == null ? new long[0] : kids) {
-                Obj k = find(kid);
-                if (k != null && k.hasKids) {
-                    nodes.add(kid);
-                } else if (k != null) {
-                    pages.add(kid);
+        pages.addAll(tree.others);
+        // a leaf named again adds at most NAMED_AGAIN pages in all: a /Kids array object shared by many nodes
+        // would otherwise multiply a file's references into more pages than its bytes can name
+        long again = Math.min(tree.named - tree.leaves.size(), NAMED_AGAIN);
+        return loose + unread + pages.size() + again;
+    }
+
+    /** A walk of the page trees: each node once, each {@code /Kids} array object read once. */
+    private final class Tree {
+        /** The nodes walked, and the {@code /Kids} array objects read. */
+        private final Set<Long> walked = new HashSet<>();
+        /** Each array object's leaves counted in the document's tree, added again for each node that names it. */
+        private final Map<Long, Long> arrays = new HashMap<>();
+        /** The leaves of the document's tree. */
+        final Set<Long> leaves = new HashSet<>();
+        /** The leaves of the other trees. */
+        final Set<Long> others = new HashSet<>();
+        /** How many times the document's tree names its leaves, at most {@link Long#MAX_VALUE}. */
+        long named;
+
+        /** Walks the tree under {@code start}; in the document's tree ({@code document}) every naming of a leaf counts. */
+        void walk(long start, boolean document) {
+            ArrayDeque<Long> nodes = new ArrayDeque<>();
+            nodes.add(start);
+            while (!nodes.isEmpty()) {
+                long node = nodes.poll();
+                if (!walked.add(node)) {
+                    continue;
+                }
+                Obj o = find(node);
+                if (o == null) {
+                    continue;
+                }
+                long[] kids = o.kids;
+                if (kids == null && o.kidsRef >= 0) {
+                    Long counted = arrays.get(o.kidsRef);
+                    if (counted != null || !walked.add(o.kidsRef)) {
+                        // read before, under another node: its nodes are queued already (PDFBox walks a node once),
+                        // and in the document's tree its leaves are named again here, as PDFBox names them
+                        named = document ? saturatedAdd(named, counted == null ? 0 : counted) : named;
+                        continue;
+                    }
+                    Obj array = find(o.kidsRef);
+                    kids = array == null ? null : array.refs;
+                }
+                long leavesNamed = 0;
+                for (long kid : kids == null ? new long[0] : kids) {
+                    Obj k = find(kid);
+                    if (k != null && k.hasKids) {
+                        nodes.add(kid);
+                    } else if (k != null) {
+                        leavesNamed++;
+                        (document ? leaves : others).add(kid);
+                    }
+                }
+                if (document) {
+                    named = saturatedAdd(named, leavesNamed);
+                    if (o.kids == null && o.kidsRef >= 0) {
+                        arrays.put(o.kidsRef, leavesNamed);
+                    }
                 }
             }
         }
-        return loose + unread + pages.size();
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
     /**
@@ -979,7 +1047,10 @@ final class PdfPages {
         final boolean hasKids;
         final long[] kids;
         final long kidsRef;
-        final long pagesRoot;
+        /** Whether the object says {@code /Type /Catalog}. */
+        final boolean catalog;
+        /** The page tree its {@code /Pages} names, whatever its {@code /Type} (the trailer's {@code /Root} is the catalog); -1 when none. */
+        final long pagesRef;
         /** The object's value when it is an integer, a name or an array of names (what a reference may name). */
         final Object small;
         /** The objects an array object names (an indirect {@code /Kids}). */
@@ -994,7 +1065,8 @@ final class PdfPages {
             Object kidsValue = dict.get("Kids");
             this.kids = kidsValue instanceof List<?> list ? refs(list) : null;
             this.kidsRef = kidsValue instanceof Ref r ? r.number() : -1;
-            this.pagesRoot = isType(dict, "Catalog") && dict.get("Pages") instanceof Ref r ? r.number() : -1;
+            this.catalog = isType(dict, "Catalog");
+            this.pagesRef = dict.get("Pages") instanceof Ref r ? r.number() : -1;
             List<?> list = value instanceof List<?> l ? l : null;
             boolean names = list != null && list.size() <= 16 && list.stream().allMatch(e -> e instanceof Name);
             this.small = value instanceof Long || value instanceof Name || names ? value : null;
