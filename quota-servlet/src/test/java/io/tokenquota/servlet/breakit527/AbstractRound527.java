@@ -6,6 +6,9 @@ import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -33,7 +36,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * (every unread byte at the read pieces' rate), called from JsonDocumentScanner's string eliding.
  *
  * <p>Controls (pass): the same length of digits throughout, and digits and blanks in alternating 8 KB blocks laid out
- * without regard to the pick: both charged input plus text within a few per cent.
+ * without regard to the pick: both charged input plus text within a few per cent. And, on round 521's change, a
+ * relay's trailer figure set only after its body was written and flushed (chunked, or with a Content-Length; its
+ * refusal caught or escaping) is charged on both containers.
  */
 abstract class AbstractRound527 extends ShapedAnswerRound {
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
@@ -118,6 +123,81 @@ abstract class AbstractRound527 extends ShapedAnswerRound {
             }
         }
         return new String(c);
+    }
+
+    /** The figure a late relay reports in its trailer (its provider's usage, known once the last event came). */
+    static final long LATE_USAGE = 9_000;
+
+    @Override
+    protected io.tokenquota.servlet.testing.Deployment deploy(io.tokenquota.servlet.QuotaFilter filter) {
+        return super.deploy(filter).servlet("late", new LateTrailerRelay(), "/ai/late/*");
+    }
+
+    /**
+     * A relay that streams the model's text and sets its trailer supplier only once the provider's last event came,
+     * after the body went out (flushed: committed). {@code x-variant}: {@code tolerant} catches a refusal,
+     * {@code strict} lets it escape; {@code length} sets the answer's Content-Length up front (not chunked).
+     */
+    class LateTrailerRelay extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp)
+                throws java.io.IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            String variant = String.valueOf(req.getHeader("x-variant"));
+            resp.setContentType("text/plain; charset=UTF-8");
+            StringBuilder text = new StringBuilder();
+            for (int i = 0; i < 30; i++) {
+                text.append("The tenant may end the lease with two months' notice; clause ").append(i)
+                        .append(" says so. ");
+            }
+            byte[] bytes = text.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            if (variant.contains("length")) {
+                resp.setContentLength(bytes.length);
+            }
+            var out = resp.getOutputStream();
+            out.write(bytes);
+            out.flush();
+            try {
+                resp.setTrailerFields(() -> java.util.Map.of(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_HEADER,
+                        Long.toString(LATE_USAGE)));
+            } catch (IllegalStateException refused) {
+                if (!variant.contains("tolerant")) {
+                    throw refused;
+                }
+            }
+        }
+    }
+
+    String rawPost(String s, String variant) throws java.io.IOException {
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", container.port()), 5_000);
+            socket.setSoTimeout(15_000);
+            byte[] content = "{\"question\":\"notice?\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            String head = "POST /ai/late/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nTE: trailers\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: " + content.length + "\r\nx-user-id: " + s
+                    + "\r\nx-variant: " + variant + "\r\n\r\n";
+            socket.getOutputStream().write(head.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+            socket.getOutputStream().write(content);
+            socket.getOutputStream().flush();
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    /**
+     * Control (round 521's trailer supplier): a relay that sets its {@code X-Quota-Actual-Tokens} trailer only after
+     * it wrote and flushed the whole body, chunked or with a Content-Length set up front, whether it tolerates a
+     * container's refusal or lets it escape: charged its figure, 9,000, on both containers.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"tolerant", "strict", "length-tolerant", "length-strict"})
+    void controlATrailerFigureSetAfterTheBodyIsCharged(String variant) throws Exception {
+        String s = "r527-late-" + variant + "-" + kind() + "-" + System.nanoTime();
+        String answer = rawPost(s, variant);
+        long used = settled(s).used();
+        assertTrue(answer.startsWith("HTTP/1.1 200") && answer.contains("clause 29 says so."), answer);
+        assertTrue(used == LATE_USAGE && calls.of(s) == 1, kind() + " " + variant + ": one model call charged " + used
+                + ", should be its trailer figure " + LATE_USAGE + "; " + ledger(s));
     }
 
     @Override
