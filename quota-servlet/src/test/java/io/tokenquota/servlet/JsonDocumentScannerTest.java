@@ -211,7 +211,7 @@ final class JsonDocumentScannerTest {
         String text = "a".repeat(120_000);
         String json = head + text + "\"}}]}";
         // past the string's kept part, within it, and just after it; the part past the kept one counted in pieces of
-        // 8 KB, each the text goes on after one token more (an estimator's rounding: StringRest), past 64 KB sampled
+        // 8 KB, each the text goes on after one token more (an estimator's rounding: StringRest), every piece
         assertEquals(12_288 - head.length() + 1, cutText(json, 12_288));
         assertEquals(100, cutText(json, head.length() + 100));
         long whole = cutText(json, head.length() + 120_001);

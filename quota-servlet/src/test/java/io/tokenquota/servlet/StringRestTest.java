@@ -9,8 +9,9 @@ import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /**
- * A long string's text past what the scanner keeps of it counts by its own bytes (round 511), never at the rate of
- * its first 256: not when those are the client's prompt repeated, nor when the model opened its answer with blanks.
+ * A long string's text past what the scanner keeps of it counts by its own bytes, every one (rounds 511, 527), never
+ * at the rate of its first 256 nor of some of its pieces: not when those are the client's prompt repeated, nor when
+ * the model opened its answer with blanks, nor when blanks lie where a sample would be read.
  */
 final class StringRestTest {
     private static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
@@ -81,21 +82,22 @@ final class StringRestTest {
         assertAbout(TOKENS.estimate(escaped), text(null, body), "escaped");
     }
 
-    /** Past 64 KB one piece a group is read: a long text still counts about its own. */
+    /** A very long text counts its own: every piece of it, one token more each piece for the estimator's rounding. */
     @Test
-    void aVeryLongStringIsCountedBySamplesOfItsOwnText() {
+    void aVeryLongStringIsCountedByAllOfItsOwnText() {
         String prose = Prose.english(1_000_000);
         long counted = text(null, "{\"choices\":[{\"message\":{\"content\":" + quote(prose) + "}}]}");
         long expected = TOKENS.estimate(prose);
-        assertTrue(Math.abs(counted - expected) <= expected / 50, counted + " for " + expected);
+        assertTrue(counted >= expected && counted <= expected + expected / 50, counted + " for " + expected);
     }
 
     /**
-     * What the estimator reads of a long string's rest: all of its first 64 KB, then half that again each time the
-     * string's length doubles (a picture's base64, megabytes, costs the estimator some hundreds of KB).
+     * Round 527: past 64 KB one piece a group was read, at offsets an answer could compute, and the rest priced at
+     * their rate. Now the estimator reads every byte of the rest (an 8 MB base64, all 8 MB, once), so no layout of
+     * blanks and dense text changes what a text counts.
      */
     @Test
-    void theEstimatorReadsALogarithmicShareOfAVeryLongString() {
+    void theEstimatorReadsEveryByteOfTheRestOnce() {
         long[] read = new long[1];
         StringRest rest = new StringRest(text -> {
             read[0] += text.length();
@@ -106,10 +108,28 @@ final class StringRestTest {
         for (byte b : b64) {
             rest.accept(b, true);
         }
-        long tokens = rest.tokens();
-        assertTrue(Math.abs(tokens - b64.length / 4) <= b64.length / 4 / 100, "" + tokens);
-        // 8 MB: 64 KB, then 32 KB (four pieces of 8 KB) for each of the 7 doublings, and a piece begun
-        assertTrue(read[0] <= 64 * 1024 + 7 * 32 * 1024 + 8 * 1024 + 64, "" + read[0]);
+        long pieces = (b64.length + StringRest.PIECE - 1) / StringRest.PIECE;
+        assertEquals(b64.length / 4 + pieces - 1, rest.tokens());
+        assertEquals(b64.length, read[0]);
+    }
+
+    /** Blanks and digits in 8 KB blocks, either way round: the rest counts what each block holds, whatever the layout. */
+    @Test
+    void blocksOfBlanksAndDigitsCountTheirOwnTextWhereverTheyLie() {
+        String digits = "31415926535897932384".repeat(410).substring(0, StringRest.PIECE);
+        String blanks = " ".repeat(StringRest.PIECE);
+        java.util.Random random = new java.util.Random(527);
+        for (int layout = 0; layout < 4; layout++) {
+            StringBuilder text = new StringBuilder("x".repeat(300));
+            for (int k = 0; k < 40; k++) {
+                text.append(random.nextBoolean() ? digits : blanks);
+            }
+            String content = text.toString();
+            long expected = TOKENS.estimate(content);
+            long counted = text(null, "{\"generated_text\":" + quote(content) + "}");
+            assertTrue(counted >= expected && counted <= expected + expected / 50 + 45, "layout " + layout + ": "
+                    + counted + " for " + expected);
+        }
     }
 
     @Test
