@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit523;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound523BreakItTest extends AbstractRound523 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
