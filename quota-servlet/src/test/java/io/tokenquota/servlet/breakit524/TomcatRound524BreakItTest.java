@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit524;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound524BreakItTest extends AbstractRound524 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
