@@ -216,6 +216,12 @@ final class JsonDocumentScanner {
     /** The {@code type} of Claude Code's wrapper of a Messages API event ({@link #CLAUDE_STREAM_START}). */
     static final String CLAUDE_STREAM_EVENT = "stream_event";
     /**
+     * A Claude Code (Agent SDK) {@code result} line's {@code modelUsage}: one entry per model the run called
+     * ({@code inputTokens}, {@code outputTokens}, {@code cacheReadInputTokens}, {@code cacheCreationInputTokens}),
+     * collected under this path added up over the models (rounds 523, 524), kept for a {@code result} alone.
+     */
+    static final String CLAUDE_MODEL_USAGE = "modelUsage";
+    /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
      * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
@@ -445,6 +451,10 @@ final class JsonDocumentScanner {
      *                   {@linkplain #noteRootNames notes its root names}, {@code null} when it does not
      * @param loneText   the tokens of text that count only if the document is the answer's only one
      *                   ({@link StreamText#loneDocumentTokens}), not in {@code textTokens}
+     * @param session    the top-level {@code session_id} of a Claude Code (Agent SDK) assistant, stream_event or
+     *                   result line: the run its usage is reported for, or {@code null}
+     * @param parentToolUse the top-level {@code parent_tool_use_id} of a Claude Code stream_event: the Task tool call
+     *                   whose subagent the wrapped event is of, {@code null} for the main thread's
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -456,12 +466,12 @@ final class JsonDocumentScanner {
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
                     String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames, CountContent counted,
-                    long loneText) {
+                    long loneText, String session, String parentToolUse) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null, java.util.List.of(), null, null, 0L);
+                    null, java.util.List.of(), null, null, 0L, null, null);
         }
 
         Document {
@@ -995,6 +1005,8 @@ final class JsonDocumentScanner {
         mastraFields = true;
         mastraRun = null;
         mastraFrom = false;
+        sessionId = null;
+        parentToolUse = null;
         tracePartFields = true;
         traceAgent = false;
         chatResponseFields = true;
@@ -1413,6 +1425,12 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth == 3 && objectAt[1] && objectAt[2] && CLAUDE_MODEL_USAGE.equals(fieldAt[1])) {
+                    // one model's entry of Claude Code's result modelUsage, keyed by the model's name
+                    collecting = CLAUDE_MODEL_USAGE;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth == 3 && objectAt[1] && !objectAt[2] && PER_MODEL_USAGE.equals(fieldAt[1])) {
                     collecting = PER_MODEL_USAGE;
                     collectDepth = depth;
@@ -1468,6 +1486,10 @@ final class JsonDocumentScanner {
                         collecting = null;
                     } else if (depth == collectDepth && COLLECTING_LISTED.equals(collecting)) {
                         listedUsage = listedUsage == null ? counters : added(listedUsage, counters);
+                        collecting = null;
+                    } else if (depth == collectDepth && CLAUDE_MODEL_USAGE.equals(collecting)) {
+                        // each model's counts, added up
+                        usages.merge(CLAUDE_MODEL_USAGE, counters, JsonDocumentScanner::added);
                         collecting = null;
                     } else if (depth == collectDepth && PER_MODEL_USAGE.equals(collecting)) {
                         // each model's counts, added up
@@ -1749,6 +1771,10 @@ final class JsonDocumentScanner {
                     agnoTeam = true;
                 } else if (depth == 1 && objectAt[1] && "runId".equals(fieldAt[1])) {
                     mastraRun = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "session_id".equals(fieldAt[1])) {
+                    sessionId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "parent_tool_use_id".equals(fieldAt[1])) {
+                    parentToolUse = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "agentId".equals(fieldAt[1])) {
                     traceAgent = true;
                 } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
@@ -2266,7 +2292,8 @@ final class JsonDocumentScanner {
                 resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns,
                 notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null,
                 notingRootNames ? new CountContent(countText, tokenStrings, countOffset, countOdd || countCut) : null,
-                text == null ? 0 : text.loneDocumentTokens(type != null ? type : eventType));
+                text == null ? 0 : text.loneDocumentTokens(type != null ? type : eventType),
+                claudeLine() ? sessionId : null, CLAUDE_STREAM_EVENT.equals(type) ? parentToolUse : null);
     }
 
     /**
@@ -2347,6 +2374,9 @@ final class JsonDocumentScanner {
             // an application's own event object may hold anything
             usages.remove(CLAUDE_STREAM_START);
             usages.remove(CLAUDE_STREAM_DELTA);
+        }
+        if (!"result".equals(type)) {
+            usages.remove(CLAUDE_MODEL_USAGE);
         }
         Map<String, Long> counts = usages.get(LLAMAINDEX_COUNTS);
         if (!chatResponse()) {
@@ -2729,6 +2759,9 @@ final class JsonDocumentScanner {
      */
     private boolean mastraFields = true;
     private String mastraRun;
+    /** The top-level {@code session_id} and {@code parent_tool_use_id} strings (Claude Code's lines, {@link Document}). */
+    private String sessionId;
+    private String parentToolUse;
     private boolean mastraFrom;
     /** A {@code TracePart}'s reading ({@link #agentTracePart}): no top-level field but its own, an {@code agentId} string. */
     private boolean tracePartFields = true;
@@ -2784,6 +2817,11 @@ final class JsonDocumentScanner {
             return streamEventMessageId;
         }
         return measured;
+    }
+
+    /** The document is one of Claude Code's stream-json lines that report usage: an assistant, stream_event or result line. */
+    private boolean claudeLine() {
+        return "assistant".equals(type) || CLAUDE_STREAM_EVENT.equals(type) || "result".equals(type);
     }
 
     /** The document is a Pydantic AI {@code ModelResponse} with its usage and its {@code provider_response_id}. */

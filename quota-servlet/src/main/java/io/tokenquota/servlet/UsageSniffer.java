@@ -2228,19 +2228,29 @@ final class UsageSniffer {
             // over (text, then tool_use): one call per id. Round 517: a run cut before its result line (the CLI
             // killed on a timeout, a client gone) was charged its hold, 1,008 for 7,500, when only the result was read
             claudeCodeRun = true;
-            reported = claudeCode(claudeMessage, doc.reportId());
+            reported = claudeFormat()
+                    && claudeCode(claudeRuns().call(doc.session(), doc.reportId(), claudeMessage), claudeMessage);
         } else if (JsonDocumentScanner.CLAUDE_STREAM_EVENT.equals(type)
                 && (doc.usage(JsonDocumentScanner.CLAUDE_STREAM_START) != null
                 || doc.usage(JsonDocumentScanner.CLAUDE_STREAM_DELTA) != null)) {
             // round 519: with --include-partial-messages the CLI writes an assistant line as soon as a content block
             // is done, before its message_delta, so the line's usage is the message_start snapshot (output 1); the
             // call's output count is only in the wrapped message_delta (3,001 was charged for 12,000 when cut)
+            // round 522: subagents run at once, so a delta is given to the last start under its parent_tool_use_id
             claudeCodeRun = true;
-            reported = claudeStreamEvent(doc);
-        } else if (usage != null && claudeCodeRun && "result".equals(type)) {
-            // the closing result line: the run's cumulative usage, its calls' total, which stands beside them as the
-            // data stream's message finish part does (round 237's complete run is charged it)
-            reported = claudeCode(usage, null);
+            Map<String, Long> start = doc.usage(JsonDocumentScanner.CLAUDE_STREAM_START);
+            Map<String, Long> delta = doc.usage(JsonDocumentScanner.CLAUDE_STREAM_DELTA);
+            reported = claudeFormat() && claudeCode(claudeRuns().streamEvent(doc.session(), doc.parentToolUse(),
+                    doc.reportId(), start, delta), start != null ? start : delta);
+        } else if ("result".equals(type) && (usage != null && claudeCodeRun
+                || doc.usage(JsonDocumentScanner.CLAUDE_MODEL_USAGE) != null)) {
+            // the closing result line (or --output-format json's result alone, known by its modelUsage): the run's
+            // usage and its modelUsage, which also counts the calls no assistant line shows (the helper model's,
+            // background subagents'; rounds 523, 524), stand beside its calls, the largest counting; runs add up
+            Map<String, Long> models = doc.usage(JsonDocumentScanner.CLAUDE_MODEL_USAGE);
+            claudeCodeRun = true;
+            reported = claudeFormat() && claudeCode(claudeRuns().result(doc.session(), usage, models),
+                    usage != null ? usage : ClaudeCodeRuns.fromModelUsage(models));
         } else if (usage != null && (STEP_PART.equals(eventName) || MESSAGE_PART.equals(eventName))
                 && has(usage, "promptTokens", "completionTokens")) {
             // the Vercel AI SDK's data stream: each step's finish part (e:) reports that step's model call,
@@ -3020,49 +3030,36 @@ final class UsageSniffer {
     private static final String STEP_PART = "part:e";
     private static final String MESSAGE_PART = "part:d";
 
-    /** An assistant line of Claude Code's stream-json was read ({@link #claudeCode}): its result line is the run's total. */
+    /** A Claude Code line was read ({@link #claudeRuns}): a {@code result} line's {@code usage} is then its run's. */
     private boolean claudeCodeRun;
 
-    /**
-     * A Claude Code stream-json report in Anthropic's shape: an assistant line's {@code message.usage}, one API call
-     * named {@code message} by its message id, or the result line's {@code usage} ({@code message} {@code null}),
-     * the run's cumulative total; whether it reported usage. Read as the Vercel AI SDK's step and message finish
-     * parts are ({@link #addUp}): the calls add up, a call's id repeated counts once, and the run's total stands
-     * beside their sum, the larger counting, so a complete run is charged its total and a cut one its calls.
-     */
-    private boolean claudeCode(Map<String, Long> usage, String message) {
-        long[] split = UsageKinds.anthropic(usage);
-        return kinds(addUp(Format.OPENAI, UsageKinds.anthropicTotal(usage), split, true, message, false), split);
+    /** The Claude Code runs the answer relays ({@link ClaudeCodeRuns}), created at the first of their lines. */
+    private ClaudeCodeRuns claudeRuns;
+
+    private ClaudeCodeRuns claudeRuns() {
+        if (claudeRuns == null) {
+            claudeRuns = new ClaudeCodeRuns();
+        }
+        return claudeRuns;
     }
 
-    /** The id and usage of the last Claude Code wrapped {@code message_start} ({@link #claudeStreamEvent}). */
-    private String claudeStreamId;
-    private Map<String, Long> claudeStreamUsage;
+    /** Whether a Claude Code line may be read: the answer's reports so far are none, or of the format it is read in. */
+    private boolean claudeFormat() {
+        return format == null || format == Format.OPENAI;
+    }
 
     /**
-     * A Claude Code {@code stream_event} wrapping a Messages API event: its {@code message_start}'s usage, or its
-     * {@code message_delta}'s merged field by field over that start's (the delta's counts are cumulative and may
-     * name the output alone), reported as the call of the start's message id, as its assistant lines are
-     * ({@link #claudeCode}): the larger report of one id stands, so the snapshot and the final counts count once.
-     * The CLI streams one API call at a time, so a delta is the last start's call's.
+     * After a Claude Code line was read into {@link #claudeRuns} ({@code reported}: it reported usage): the runs'
+     * total stands beside the other reports that add up ({@link #addedUp}), in the format those are read in.
      */
-    private boolean claudeStreamEvent(JsonDocumentScanner.Document doc) {
-        Map<String, Long> start = doc.usage(JsonDocumentScanner.CLAUDE_STREAM_START);
-        if (start != null) {
-            if (doc.reportId() == null) {
-                claudeStreamId = null;
-                claudeStreamUsage = null;
-                return false;
-            }
-            claudeStreamId = doc.reportId();
-            claudeStreamUsage = new HashMap<>(start);
-            return start.containsKey("input_tokens") && claudeCode(claudeStreamUsage, claudeStreamId);
-        }
-        if (claudeStreamId == null) {
+    private boolean claudeCode(boolean reported, Map<String, Long> usage) {
+        if (!reported) {
             return false;
         }
-        claudeStreamUsage.putAll(doc.usage(JsonDocumentScanner.CLAUDE_STREAM_DELTA));
-        return claudeStreamUsage.containsKey("input_tokens") && claudeCode(claudeStreamUsage, claudeStreamId);
+        format = Format.OPENAI;
+        this.unfinished = addedUp()[0] == 0;
+        this.outputOnly = false;
+        return kinds(true, UsageKinds.anthropic(usage));
     }
 
     /** The ids of the AI messages a LangGraph run's first {@code values} event held: the thread's history. */
@@ -3357,7 +3354,8 @@ final class UsageSniffer {
             }
         }
         long[] added = plus(plus(named, parts), larger(overflowParts, overflowTotals));
-        return larger(added, whole);
+        // Claude Code's runs: each its own largest figure, added up (ClaudeCodeRuns)
+        return plus(larger(added, whole), claudeRuns == null ? null : claudeRuns.total());
     }
 
     /** The sum of two reports, either when the other is {@code null}; a fresh array when both are there. */

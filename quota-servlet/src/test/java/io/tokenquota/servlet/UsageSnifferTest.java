@@ -1153,4 +1153,58 @@ final class UsageSnifferTest {
         assertNull(sniffer("application/x-ndjson", "{\"type\":\"note\",\"event\":{\"usage\":"
                 + "{\"input_tokens\":5000,\"output_tokens\":5000}}}\n", true).usage());
     }
+
+    private static String claudeResult(String session, int input, int output, String models) {
+        return "{\"type\":\"result\",\"subtype\":\"success\",\"session_id\":\"" + session + "\",\"usage\":"
+                + "{\"input_tokens\":" + input + ",\"output_tokens\":" + output + "}"
+                + (models == null ? "" : ",\"modelUsage\":{" + models + "}") + "}\n";
+    }
+
+    private static String modelUsage(String model, int input, int output) {
+        return "\"" + model + "\":{\"inputTokens\":" + input + ",\"outputTokens\":" + output
+                + ",\"cacheReadInputTokens\":0,\"cacheCreationInputTokens\":0,\"webSearchRequests\":0,"
+                + "\"costUSD\":0.0345,\"contextWindow\":200000}";
+    }
+
+    /**
+     * Claude Code's runs (rounds 522-524, ClaudeCodeRuns): a run's total is the largest of its calls (per message id),
+     * its result's usage and its result's modelUsage added up over the models (which counts the helper model's calls
+     * and never adds to the others); runs, by session_id, add up; a wrapped message_delta is its thread's
+     * (parent_tool_use_id) last message_start's.
+     */
+    @Test
+    void claudeCodeRunsAreEachTheirLargestFigureAndAddUp() {
+        String sonnet = modelUsage("claude-sonnet-4", 6500, 1000);
+        String haiku = modelUsage("claude-haiku", 9000, 400);
+        // modelUsage counts the helper model's call beside the main loop, never on top of usage
+        assertEquals(16_900L, sniffWithHead("application/json", claudeResult("s", 6500, 1000, sonnet + "," + haiku)));
+        assertEquals(7_500L, sniffWithHead("application/json", claudeResult("s", 6500, 1000, sonnet)));
+        String lines = claudeAssistant("msg_a", 3000, 0, 1) + claudeAssistant("msg_b", 3500, 0, 1);
+        assertEquals(16_900L, sniff("application/x-ndjson", lines + claudeResult("s", 6500, 1000, sonnet + "," + haiku), 7));
+        // two runs, each its own session and result: they add up, whichever comes last
+        String runA = claudeAssistant("msg_a", 3000, 0, 1).replace("\"s\"", "\"a\"") + claudeResult("a", 3000, 9000, null);
+        String runB = claudeAssistant("msg_b", 3500, 0, 1).replace("\"s\"", "\"b\"") + claudeResult("b", 3500, 800, null);
+        assertEquals(16_300L, sniff("application/x-ndjson", runA + runB, 7));
+        assertEquals(16_300L, sniff("application/x-ndjson", runB + runA, 7));
+        // the same run's result repeated counts once
+        assertEquals(12_000L, sniff("application/x-ndjson", runA + claudeResult("a", 3000, 9000, null), 7));
+    }
+
+    private static String claudeStreamEvent(String event, String parent) {
+        return "{\"type\":\"stream_event\",\"event\":" + event + ",\"parent_tool_use_id\":"
+                + (parent == null ? "null" : "\"" + parent + "\"") + ",\"session_id\":\"s\"}\n";
+    }
+
+    /** Two subagents' interleaved partial messages: each delta goes to the start under its own parent_tool_use_id. */
+    @Test
+    void claudeCodeConcurrentSubagentsDeltasGoToTheirOwnStart() {
+        String startA = claudeStreamEvent("{\"type\":\"message_start\",\"message\":{\"id\":\"msg_a\",\"usage\":"
+                + "{\"input_tokens\":2000,\"output_tokens\":1}}}", "toolu_a");
+        String startB = claudeStreamEvent("{\"type\":\"message_start\",\"message\":{\"id\":\"msg_b\",\"usage\":"
+                + "{\"input_tokens\":2500,\"output_tokens\":1}}}", "toolu_b");
+        String deltaA = claudeStreamEvent("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":6000}}", "toolu_a");
+        String deltaB = claudeStreamEvent("{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":5000}}", "toolu_b");
+        assertEquals(15_500L, sniffer("application/x-ndjson", startA + startB + deltaA + deltaB, true).usage());
+        assertEquals(15_500L, sniffer("application/x-ndjson", startA + startB + deltaB + deltaA, true).usage());
+    }
 }

@@ -1,0 +1,222 @@
+package io.tokenquota.servlet;
+
+import java.security.MessageDigest;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The usage of the Claude Code (Claude Agent SDK) headless runs one answer relays, in {@code --output-format
+ * stream-json} (one message a line, with {@code --include-partial-messages} each raw Messages API event wrapped as a
+ * {@code stream_event}) or {@code --output-format json} (the {@code result} object alone). One rule, here:
+ * <ul>
+ *   <li>a run is named by its lines' {@code session_id}; runs add up (a relay that runs the CLI once per task streams
+ *       each run's lines and result; the SDK reports each run's cost on its own, round 524);</li>
+ *   <li>a run's total is the largest of: its calls, each API call counted once by its message id, the larger report
+ *       of one id standing (the CLI repeats a message's usage on every line it splits the content over, and writes
+ *       the line with the {@code message_start} snapshot, output 1, before the call's {@code message_delta}; rounds
+ *       517, 519); its {@code result}'s {@code usage} (the main loop's calls, cumulative); and its {@code result}'s
+ *       {@code modelUsage} added up over the models, which also counts the calls no assistant line shows (the
+ *       helper model's, background subagents', round 523 and 524), so it is never added on top of the others;</li>
+ *   <li>a wrapped {@code message_delta} names no message: it belongs to the last wrapped {@code message_start} under
+ *       the same {@code parent_tool_use_id} (the main thread's, or a subagent's Task call's), since subagents run at
+ *       once and interleave their events on the one stdout while each streams one API call at a time (round
+ *       522).</li>
+ * </ul>
+ * Reports are {@code {total, input, cachedInput, output, reasoning}} ({@link UsageKinds#anthropic}). Only 64-bit
+ * digests of the names (sessions, messages, threads) are kept, as {@link AnswerCalls} keeps them, and at most
+ * {@link #MAX_NAMED} runs and calls and {@link #MAX_THREADS} threads. Not thread-safe: {@link UsageSniffer} guards
+ * it.
+ */
+final class ClaudeCodeRuns {
+    /** Calls and runs whose reports are kept apart; the reports of more add up as they come. */
+    static final int MAX_NAMED = 1_024;
+    /** Threads (the main one and subagents) whose last wrapped message_start is kept; the oldest give way. */
+    static final int MAX_THREADS = 256;
+
+    private static final class Run {
+        /** Each call's largest report, by its message id's digest; and those reports added up. */
+        private final Map<Long, long[]> calls = new HashMap<>();
+        private long[] callsSum;
+        /** The largest report of the run's result lines ({@code usage} or {@code modelUsage}). */
+        private long[] result;
+
+        long[] total() {
+            return larger(callsSum, result);
+        }
+    }
+
+    /** The last wrapped message_start of a thread: its message id's digest and its usage, merged over by its deltas. */
+    private record Start(long message, Map<String, Long> usage) { }
+
+    private final MessageDigest sha256 = AnswerCalls.sha256();
+    private final Map<Long, Run> runs = new HashMap<>();
+    /** The run of reports that name no session: the last run named, else one of its own. */
+    private Run current;
+    private int named;
+    /** Reports past {@link #MAX_NAMED}, which cannot be told apart: added up. */
+    private long[] overflow;
+    private final Map<Long, Start> starts = new LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Long, Start> eldest) {
+            return size() > MAX_THREADS;
+        }
+    };
+
+    /** An assistant line's {@code message.usage}: one API call's, named by its message id. */
+    boolean call(String session, String message, Map<String, Long> usage) {
+        return message != null && call(session, AnswerCalls.digest(sha256, message), usage);
+    }
+
+    /** {@link #call(String, String, Map)} of the message whose id's digest is {@code digest}. */
+    private boolean call(String session, long digest, Map<String, Long> usage) {
+        long[] report = report(usage);
+        if (report == null) {
+            return false;
+        }
+        Run run = run(session);
+        long[] before = run == null ? null : run.calls.get(digest);
+        if (run == null || before == null && named >= MAX_NAMED) {
+            overflow = plus(overflow, report);
+            return true;
+        }
+        if (before == null) {
+            named++;
+        }
+        long[] after = larger(before, report);
+        run.calls.put(digest, after);
+        if (after != before) {
+            run.callsSum = null;
+            for (long[] c : run.calls.values()) {
+                run.callsSum = plus(run.callsSum, c);
+            }
+        }
+        return true;
+    }
+
+    /**
+     * A wrapped {@code message_start} ({@code start}, named {@code message}) or {@code message_delta}
+     * ({@code delta}) of the thread {@code parent} (the {@code parent_tool_use_id}, {@code null} for the main
+     * thread): the start's usage, or the delta's merged field by field over its thread's last start (a delta's counts
+     * are cumulative and may name the output alone), reported as that start's call.
+     */
+    boolean streamEvent(String session, String parent, String message, Map<String, Long> start,
+            Map<String, Long> delta) {
+        // a thread of its run: two runs relayed at once have a main thread each
+        long thread = AnswerCalls.digest(sha256, (session == null ? "" : session) + "\n" + (parent == null ? "" : parent));
+        if (start != null) {
+            if (message == null) {
+                starts.remove(thread);
+                return false;
+            }
+            Start s = new Start(AnswerCalls.digest(sha256, message), new HashMap<>(start));
+            starts.remove(thread);
+            starts.put(thread, s);
+            return start.containsKey("input_tokens") && call(session, s.message(), s.usage());
+        }
+        Start s = starts.get(thread);
+        if (s == null || delta == null) {
+            return false;
+        }
+        s.usage().putAll(delta);
+        return s.usage().containsKey("input_tokens") && call(session, s.message(), s.usage());
+    }
+
+    /**
+     * A {@code result} line (or the {@code --output-format json} object): its {@code usage}, the main loop's calls,
+     * and its {@code modelUsage} added up over the models ({@link JsonDocumentScanner#CLAUDE_MODEL_USAGE}), every
+     * call the run made; the larger is the run's result. A run's results again (a repeat) stand by the largest.
+     */
+    boolean result(String session, Map<String, Long> usage, Map<String, Long> modelUsage) {
+        long[] report = larger(report(usage), report(fromModelUsage(modelUsage)));
+        if (report == null) {
+            return false;
+        }
+        Run run = run(session);
+        if (run == null) {
+            overflow = plus(overflow, report);
+        } else {
+            run.result = larger(run.result, report);
+        }
+        return true;
+    }
+
+    /** The runs added up, each its largest figure ({@code {total, kinds...}}, a fresh array); {@code null} when none. */
+    long[] total() {
+        long[] sum = overflow == null ? null : overflow.clone();
+        for (Run run : runs.values()) {
+            sum = plus(sum, run.total());
+        }
+        return sum;
+    }
+
+    /** The run named {@code session}, or the current one when it names none; {@code null} past {@link #MAX_NAMED}. */
+    private Run run(String session) {
+        if (session == null && current != null) {
+            return current;
+        }
+        // the digest of a name is never 0 (AnswerCalls#digest): 0 is the run of reports that name no session
+        long digest = session == null ? 0 : AnswerCalls.digest(sha256, session);
+        Run run = runs.get(digest);
+        if (run == null) {
+            if (named >= MAX_NAMED) {
+                return null;
+            }
+            named++;
+            run = new Run();
+            runs.put(digest, run);
+        }
+        current = run;
+        return run;
+    }
+
+    /** modelUsage's counters (one model's, or their sum) under the names of Anthropic's usage. */
+    static Map<String, Long> fromModelUsage(Map<String, Long> modelUsage) {
+        if (modelUsage == null || !modelUsage.containsKey("inputTokens") && !modelUsage.containsKey("outputTokens")) {
+            return null;
+        }
+        Map<String, Long> u = new HashMap<>();
+        copy(modelUsage, "inputTokens", u, "input_tokens");
+        copy(modelUsage, "outputTokens", u, "output_tokens");
+        copy(modelUsage, "cacheReadInputTokens", u, "cache_read_input_tokens");
+        copy(modelUsage, "cacheCreationInputTokens", u, "cache_creation_input_tokens");
+        return u;
+    }
+
+    private static void copy(Map<String, Long> from, String name, Map<String, Long> to, String as) {
+        Long n = from.get(name);
+        if (n != null) {
+            to.put(as, n);
+        }
+    }
+
+    /** The report with the larger total ({@code a} when they are equal), either when the other is {@code null}. */
+    private static long[] larger(long[] a, long[] b) {
+        if (a == null || b == null) {
+            return a == null ? b : a;
+        }
+        return b[0] > a[0] ? b : a;
+    }
+
+    /** The sum of two reports (saturating), a fresh array; either when the other is {@code null}. */
+    private static long[] plus(long[] a, long[] b) {
+        if (a == null || b == null) {
+            return a == null ? (b == null ? null : b.clone()) : a.clone();
+        }
+        long[] sum = a.clone();
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = sum[i] + b[i] < 0 ? Long.MAX_VALUE : sum[i] + b[i];
+        }
+        return sum;
+    }
+
+    /** An Anthropic usage as a report, {@code null} when it counts nothing. */
+    private static long[] report(Map<String, Long> usage) {
+        Long total = usage == null ? null : UsageKinds.anthropicTotal(usage);
+        if (total == null) {
+            return null;
+        }
+        long[] split = UsageKinds.anthropic(usage);
+        return new long[] {total, split[0], split[1], split[2], split[3]};
+    }
+}
