@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit536;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound536BreakItTest extends AbstractRound536 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
