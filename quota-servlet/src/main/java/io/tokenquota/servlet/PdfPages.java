@@ -26,13 +26,15 @@ import java.util.zip.Inflater;
  * by its {@code /Length} when {@code endstream} follows there (so an uncompressed PDF attached to another
  * is data, not the other's objects: round 498), else scanned to the next {@code endstream}.
  *
- * <p>Pages are counted as readers find them: an object whose {@code /Type} is {@code /Page}, and a leaf
- * of the page tree (an object named in the {@code /Kids} of a page-tree node, the catalog's
- * {@code /Pages} or a {@code /Type /Pages} object, that has no {@code /Kids} itself) whatever its
- * {@code /Type}, as pdf.js, PDFBox and pdfium render one, the trailer's {@code /Root} being the catalog
- * whatever its own {@code /Type}. Each object number is read at its last version in file order (an
- * incremental update rewrites pages: round 495); a leaf of the document's tree counts each time a
- * {@code /Kids} names it, as PDFBox counts it (round 526), every other page object once. A stream with {@code /N} and
+ * <p>Pages are counted as readers find them: an object whose {@code /Type} is {@code /Page}, and a page
+ * of the page tree, whose walk of the document's tree follows Apache PDFBox 3's {@code PDPageTree} and its
+ * {@code PageIterator} (round 536; {@link Tree}): a kid is a dictionary a {@code /Kids} names or holds in
+ * place, a node one with {@code /Kids} or {@code /Type /Pages}, any other kid a page whatever its
+ * {@code /Type}, as PDFBox's {@code getPage(i)}, pdf.js and pdfium render one; the trailer's {@code /Root}
+ * is the catalog whatever its own {@code /Type}, and its {@code /Pages} a reference or a dictionary in
+ * place. Each object number is read at its last version in file order (an incremental update rewrites
+ * pages: round 495); a page of the document's tree counts each time the iteration reaches it, as PDFBox
+ * counts it (round 526), every other page object once. A stream with {@code /N} and
  * {@code /First} is read as an object stream whatever its {@code /Type} (readers reach one through the
  * cross-reference stream), decoded through its filter chain ({@code /Filter} also as a reference to
  * another object), each stream within its own bound and all within one {@link Budget}, which the file's
@@ -771,106 +773,174 @@ final class PdfPages {
     }
 
     /**
-     * The pages: each time the document's page tree names a leaf, every other object whose last version's
-     * {@code /Type} is {@code /Page} or that is a leaf of another tree once, and the page dictionaries
-     * outside any object. The document's tree is walked from the {@code /Pages} of the trailer's
-     * {@code /Root} whatever that object's {@code /Type} (round 526: an untyped catalog over an untyped
-     * tree counted none), or, with no such root, from every catalog's. A page is a position in the tree,
-     * not an object (ISO 32000-1 7.7.3.2): a leaf counts each time a {@code /Kids} names it, as PDFBox
-     * counts, iterates and renders it (round 526: one page object named 40 times counted 1), while a node
-     * is walked once (a node named again, or a cycle, adds nothing, as PDFBox skips a node it has seen).
-     * The other trees (every catalog's and every {@code /Type /Pages} object's, an update's orphaned nodes
-     * among them) add only the page objects the document's tree does not name, each once, so a tree left
-     * beside the document's does not count its pages again. The objects the trees name are found as
-     * {@link #find} finds them.
+     * The pages: each time the document's page tree names a page, every other object whose last version's
+     * {@code /Type} is {@code /Page} or that is a page of another tree once, and the page dictionaries
+     * outside any object. The document's tree is the {@code /Pages} of the trailer's {@code /Root} whatever
+     * that object's {@code /Type} (round 526: an untyped catalog over an untyped tree counted none), named by
+     * reference or written in the catalog itself (round 536), or, with no such root, every catalog's; it is
+     * walked as PDFBox 3 iterates it ({@link Tree#document}). The other trees (every catalog's and every
+     * {@code /Type /Pages} object's, an update's orphaned nodes among them) add only the pages the document's
+     * tree does not name, each once, so a tree left beside the document's does not count its pages again.
+     * The objects the trees name are found as {@link #find} finds them.
      */
     private long count() {
         Tree tree = new Tree();
         Obj catalog = root >= 0 ? find(root) : null;
-        if (catalog != null && catalog.pagesRef >= 0) {
-            tree.walk(catalog.pagesRef, true);
+        if (catalog != null && catalog.pagesRoot != null) {
+            tree.document(catalog.pagesRoot);
         } else {
             for (Obj o : objects.values()) {
-                if (o.catalog && o.pagesRef >= 0) {
-                    tree.walk(o.pagesRef, true);
+                if (o.catalog && o.pagesRoot != null) {
+                    tree.document(o.pagesRoot);
                 }
             }
         }
-        Set<Long> pages = new HashSet<>(tree.leaves);
+        Set<Object> pages = new HashSet<>(tree.leaves);
         for (Map.Entry<Long, Obj> e : objects.entrySet()) {
             Obj o = e.getValue();
             if (o.page) {
                 pages.add(e.getKey());
             }
-            if (o.catalog && o.pagesRef >= 0) {
-                tree.walk(o.pagesRef, false);
+            if (o.catalog && o.pagesRoot != null) {
+                tree.other(o.pagesRoot);
             }
             if (o.pages) {
-                tree.walk(e.getKey(), false);
+                tree.other(e.getKey());
             }
         }
         pages.addAll(tree.others);
-        // a leaf named again adds at most NAMED_AGAIN pages in all: a /Kids array object shared by many nodes
+        // a page named again adds at most NAMED_AGAIN pages in all: a /Kids array object shared by many nodes
         // would otherwise multiply a file's references into more pages than its bytes can name
         long again = Math.min(tree.named - tree.leaves.size(), NAMED_AGAIN);
         return loose + unread + pages.size() + again;
     }
 
-    /** A walk of the page trees: each node once, each {@code /Kids} array object read once. */
+    /**
+     * The walks of the page trees. A node or a page is known by its object number, or, written in place (a
+     * dictionary in a {@code /Kids} or in the catalog's {@code /Pages}), by its {@link Node}.
+     *
+     * <p>The document's tree is walked as Apache PDFBox 3 iterates it (Apache-2.0; {@code PDPageTree}, its
+     * {@code getKids} and its {@code PageIterator}'s {@code enqueueKids} and {@code isPageTreeNode}), six
+     * rounds having found a count that differed from it (round 536): a kid is each entry of a {@code /Kids}
+     * that is a dictionary, referenced or written in place, and any other entry is skipped (an integer, a
+     * name, a reference to no dictionary); a node is a dictionary with {@code /Kids} or {@code /Type /Pages}
+     * (one without {@code /Kids} is an empty node); a node with {@code /Kids} is remembered when it is
+     * entered as a kid and skipped when named again, the root is not (a node naming the root enters it once
+     * more, so its pages count twice, as PDFBox iterates and extracts them), and a page is never remembered
+     * (each naming is a page, round 526); a root whose {@code /Type} is {@code /Page} is the one kid of the
+     * tree (PDFBOX-3154). Two rules differ from the iterator, both kept from before: a kid that is no node
+     * is a page whatever its {@code /Type} (the iterator skips one without {@code /Type /Page}, but
+     * {@code getPage(i)} renders it, as pdf.js and pdfium do), and a {@code null} or a reference to no
+     * object, which PDFBox replaces with a blank page, counts nothing (a file sent in parts names objects
+     * its next part holds). A {@code /Kids} array object is read once; a node that shares it names its pages
+     * again ({@link #arrays}), and namings past a page's first are capped in {@link #count}.
+     */
     private final class Tree {
-        /** The nodes walked, and the {@code /Kids} array objects read. */
-        private final Set<Long> walked = new HashSet<>();
-        /** Each array object's leaves counted in the document's tree, added again for each node that names it. */
+        /** The nodes the document's walk entered as kids, as PDFBox's iterator remembers them: the root only once named again. */
+        private final Set<Object> visited = new HashSet<>();
+        /** Every node and {@code /Kids} array object walked or read, in the document's tree or another: each once. */
+        private final Set<Object> walked = new HashSet<>();
+        /** The pages each {@code /Kids} array object of the document's tree names, counted when it was first read. */
         private final Map<Long, Long> arrays = new HashMap<>();
-        /** The leaves of the document's tree. */
-        final Set<Long> leaves = new HashSet<>();
-        /** The leaves of the other trees. */
-        final Set<Long> others = new HashSet<>();
-        /** How many times the document's tree names its leaves, at most {@link Long#MAX_VALUE}. */
+        /** The pages of the document's tree. */
+        final Set<Object> leaves = new HashSet<>();
+        /** The pages of the other trees. */
+        final Set<Object> others = new HashSet<>();
+        /** How many times the document's tree names its pages, at most {@link Long#MAX_VALUE}. */
         long named;
 
-        /** Walks the tree under {@code start}; in the document's tree ({@code document}) every naming of a leaf counts. */
-        void walk(long start, boolean document) {
-            ArrayDeque<Long> nodes = new ArrayDeque<>();
-            nodes.add(start);
+        /** Walks the document's tree from {@code start} (an object number or a {@link Node}) as PDFBox iterates it. */
+        void document(Object start) {
+            Node root = node(start);
+            // with no usable /Root every catalog's tree is the document's: one they share is walked once
+            if (root == null || !walked.add(start)) {
+                return;
+            }
+            ArrayDeque<Node> nodes = new ArrayDeque<>();
+            if (root.page) {
+                kid(start, root, nodes); // PDFBOX-3154: a page given as the tree is its only kid
+            } else {
+                nodes.add(root);
+            }
             while (!nodes.isEmpty()) {
-                long node = nodes.poll();
-                if (!walked.add(node)) {
-                    continue;
-                }
-                Obj o = find(node);
-                if (o == null) {
-                    continue;
-                }
-                long[] kids = o.kids;
-                if (kids == null && o.kidsRef >= 0) {
-                    Long counted = arrays.get(o.kidsRef);
-                    if (counted != null || !walked.add(o.kidsRef)) {
-                        // read before, under another node: its nodes are queued already (PDFBox walks a node once),
-                        // and in the document's tree its leaves are named again here, as PDFBox names them
-                        named = document ? saturatedAdd(named, counted == null ? 0 : counted) : named;
+                Node node = nodes.poll();
+                Kids kids = node.kids;
+                if (kids == null && node.kidsRef >= 0) {
+                    Long counted = arrays.get(node.kidsRef);
+                    if (counted != null) {
+                        // read before: its nodes are remembered already, its pages are named again here
+                        named = saturatedAdd(named, counted);
                         continue;
                     }
-                    Obj array = find(o.kidsRef);
-                    kids = array == null ? null : array.refs;
+                    walked.add(node.kidsRef);
+                    Obj array = find(node.kidsRef);
+                    kids = array == null ? null : array.array;
                 }
-                long leavesNamed = 0;
-                for (long kid : kids == null ? new long[0] : kids) {
-                    Obj k = find(kid);
-                    if (k != null && k.hasKids) {
-                        nodes.add(kid);
-                    } else if (k != null) {
-                        leavesNamed++;
-                        (document ? leaves : others).add(kid);
+                long before = named;
+                for (int i = 0; kids != null && i < kids.size(); i++) {
+                    Object id = kids.id(i);
+                    Node kid = node(id);
+                    if (kid != null) {
+                        kid(id, kid, nodes);
                     }
                 }
-                if (document) {
-                    named = saturatedAdd(named, leavesNamed);
-                    if (o.kids == null && o.kidsRef >= 0) {
-                        arrays.put(o.kidsRef, leavesNamed);
+                if (node.kids == null && node.kidsRef >= 0) {
+                    arrays.put(node.kidsRef, named - before);
+                }
+            }
+        }
+
+        /** A kid of the document's tree, as PDFBox's iterator enqueues one: a node entered once, a page each time. */
+        private void kid(Object id, Node kid, ArrayDeque<Node> nodes) {
+            if (visited.contains(id)) {
+                return; // PDFBOX-5009: a node entered before is skipped (only nodes with /Kids are remembered)
+            }
+            if (kid.hasKids) {
+                visited.add(id);
+                walked.add(id);
+                nodes.add(kid);
+            } else if (!kid.pages) {
+                named = saturatedAdd(named, 1);
+                leaves.add(id);
+            }
+        }
+
+        /** Walks another tree from {@code start}: each node and array once, none the document's walk entered, each page once. */
+        void other(Object start) {
+            Node root = node(start);
+            if (root == null || !walked.add(start)) {
+                return;
+            }
+            ArrayDeque<Node> nodes = new ArrayDeque<>();
+            nodes.add(root);
+            while (!nodes.isEmpty()) {
+                Node node = nodes.poll();
+                Kids kids = node.kids;
+                if (kids == null && node.kidsRef >= 0) {
+                    Obj array = walked.add(node.kidsRef) ? find(node.kidsRef) : null;
+                    kids = array == null ? null : array.array;
+                }
+                for (int i = 0; kids != null && i < kids.size(); i++) {
+                    Object id = kids.id(i);
+                    Node kid = node(id);
+                    if (kid != null && kid.hasKids) {
+                        if (walked.add(id)) {
+                            nodes.add(kid);
+                        }
+                    } else if (kid != null && !kid.pages) {
+                        others.add(id);
                     }
                 }
             }
+        }
+
+        /** The dictionary {@code id} is: a {@link Node} itself, or object {@code id}'s when that is a dictionary; else null. */
+        private Node node(Object id) {
+            if (id instanceof Node n) {
+                return n;
+            }
+            Obj o = find((Long) id);
+            return o == null ? null : o.dict;
         }
     }
 
@@ -1044,37 +1114,89 @@ final class PdfPages {
         final int position;
         final boolean page;
         final boolean pages;
-        final boolean hasKids;
-        final long[] kids;
-        final long kidsRef;
         /** Whether the object says {@code /Type /Catalog}. */
         final boolean catalog;
-        /** The page tree its {@code /Pages} names, whatever its {@code /Type} (the trailer's {@code /Root} is the catalog); -1 when none. */
-        final long pagesRef;
+        /** The object as the page tree reads it when it is a dictionary (a stream's too); else null. */
+        final Node dict;
+        /**
+         * The page tree its {@code /Pages} names, whatever its {@code /Type} (the trailer's {@code /Root} is the
+         * catalog): an object number, or a {@link Node} written in place (round 536: PDFBox takes either); null when none.
+         */
+        final Object pagesRoot;
         /** The object's value when it is an integer, a name or an array of names (what a reference may name). */
         final Object small;
-        /** The objects an array object names (an indirect {@code /Kids}). */
-        final long[] refs;
+        /** The entries of an array object as a {@code /Kids} (an indirect {@code /Kids}); null when the object is none. */
+        final Kids array;
 
         Obj(int position, Object value) {
             this.position = position;
-            Map<?, ?> dict = value instanceof Map<?, ?> d ? d : Map.of();
+            Map<?, ?> map = value instanceof Map<?, ?> d ? d : Map.of();
+            this.dict = value instanceof Map<?, ?> d ? new Node(d) : null;
+            this.page = isType(map, "Page");
+            this.pages = isType(map, "Pages");
+            this.catalog = isType(map, "Catalog");
+            Object tree = map.get("Pages");
+            this.pagesRoot = tree instanceof Ref r ? (Object) r.number() : tree instanceof Map<?, ?> d ? new Node(d) : null;
+            List<?> list = value instanceof List<?> l ? l : null;
+            boolean names = list != null && list.size() <= 16 && list.stream().allMatch(e -> e instanceof Name);
+            this.small = value instanceof Long || value instanceof Name || names ? value : null;
+            this.array = list != null && !names ? Kids.of(list) : null;
+        }
+    }
+
+    /**
+     * A dictionary as the page tree reads it: its {@code /Type} as a page or a node, whether it has
+     * {@code /Kids}, and those kids, written in place or as a reference to an array object. Known by its
+     * identity: one written in place is one node or page wherever a walk meets it (PDFBox's dictionary object).
+     */
+    private static final class Node {
+        final boolean page;
+        final boolean pages;
+        final boolean hasKids;
+        /** A {@code /Kids} array written in place; null when none. */
+        final Kids kids;
+        /** The array object {@code /Kids} names; -1 when none. */
+        final long kidsRef;
+
+        Node(Map<?, ?> dict) {
             this.page = isType(dict, "Page");
             this.pages = isType(dict, "Pages");
             this.hasKids = dict.containsKey("Kids");
             Object kidsValue = dict.get("Kids");
-            this.kids = kidsValue instanceof List<?> list ? refs(list) : null;
+            this.kids = kidsValue instanceof List<?> list ? Kids.of(list) : null;
             this.kidsRef = kidsValue instanceof Ref r ? r.number() : -1;
-            this.catalog = isType(dict, "Catalog");
-            this.pagesRef = dict.get("Pages") instanceof Ref r ? r.number() : -1;
-            List<?> list = value instanceof List<?> l ? l : null;
-            boolean names = list != null && list.size() <= 16 && list.stream().allMatch(e -> e instanceof Name);
-            this.small = value instanceof Long || value instanceof Name || names ? value : null;
-            this.refs = list != null && !names ? refs(list) : null;
+        }
+    }
+
+    /**
+     * The entries of an array that may be a {@code /Kids} which can be kids: references (by object number) and
+     * dictionaries written in place ({@link Node}s, kept as {@code -1 - i}); any other entry is no kid (PDFBox
+     * skips it) and is not kept.
+     */
+    private record Kids(long[] entries, Node[] inline) {
+        static Kids of(List<?> list) {
+            long[] entries = new long[list.size()];
+            List<Node> inline = new ArrayList<>();
+            int n = 0;
+            for (Object e : list) {
+                if (e instanceof Ref r) {
+                    entries[n++] = r.number();
+                } else if (e instanceof Map<?, ?> d) {
+                    inline.add(new Node(d));
+                    entries[n++] = -1 - (inline.size() - 1);
+                }
+            }
+            return new Kids(n == entries.length ? entries : java.util.Arrays.copyOf(entries, n), inline.toArray(new Node[0]));
         }
 
-        private static long[] refs(List<?> list) {
-            return list.stream().filter(e -> e instanceof Ref).mapToLong(e -> ((Ref) e).number()).toArray();
+        int size() {
+            return entries.length;
+        }
+
+        /** Entry {@code i}: its object number, or the {@link Node} written there. */
+        Object id(int i) {
+            long e = entries[i];
+            return e >= 0 ? (Object) e : inline[(int) (-1 - e)];
         }
     }
 

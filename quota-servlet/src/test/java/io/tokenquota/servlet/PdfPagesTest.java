@@ -79,6 +79,30 @@ class PdfPagesTest {
     }
 
     /**
+     * Round 536: the document's tree is walked as PDFBox 3's {@code PageIterator} walks it. A kid is a dictionary,
+     * referenced or written in place; a node is one with {@code /Kids} or {@code /Type /Pages}; a node entered as a
+     * kid is remembered, the root is not, so a node naming the root walks it once more; anything else in a
+     * {@code /Kids} is no kid.
+     */
+    @Test
+    void walksTheDocumentsTreeAsPdfBoxIteratesIt() {
+        String catalog = "%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n";
+        String page = "3 0 obj << /Type /Page >> endobj\n";
+        assertEquals(3, pages(catalog + "2 0 obj << /Type /Pages /Kids [<< /Type /Page >> << /MediaBox [0 0 1 1] >>"
+                + " << /Kids [<< /Type /Page >>] >>] >> endobj\n"), "pages and a node written in the /Kids");
+        assertEquals(2, pages("%PDF-1.7\n1 0 obj << /Type /Catalog /Pages << /Kids [3 0 R 3 0 R] >> >> endobj\n" + page),
+                "a /Pages dictionary written in the catalog");
+        assertEquals(4, pages(catalog + "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R 5 0 R] >> endobj\n" + page
+                + "4 0 obj << /Type /Page >> endobj\n5 0 obj << /Type /Pages /Kids [2 0 R 5 0 R] >> endobj\n"),
+                "a node naming the root: the root walked twice, the node once");
+        assertEquals(1, pages(catalog + "2 0 obj << /Type /Pages /Kids [3 0 R 6 0 R 7 0 R 8 0 R 9 0 R 0 /Page null] >> endobj\n"
+                + page + "6 0 obj 0 endobj\n7 0 obj << /Type /Pages >> endobj\n8 0 obj [3 0 R] endobj\n"),
+                "an integer, an empty node, an array, a missing object, a name and null are no pages");
+        assertEquals(1, pages("%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 3 0 R >> endobj\n" + page),
+                "a page given as the tree");
+    }
+
+    /**
      * Round 526: namings past a leaf's first add at most {@link PdfPages#NAMED_AGAIN} pages, and a {@code /Kids}
      * array object that many nodes share is read once: 2,000 nodes naming one array of 1,000 references are
      * 2 million namings from a 70 KB file, counted quickly and capped.

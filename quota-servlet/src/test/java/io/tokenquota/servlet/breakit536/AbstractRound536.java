@@ -122,15 +122,19 @@ abstract class AbstractRound536 extends PdfRound {
                 "whose child node names the root again", sendPdf(s, w.pages(30).finish()));
     }
 
-    /** A one-page report whose root also names five nodes sharing {@code /Kids} array 500: ten namings of {@code junk}. */
+    /**
+     * A one-page report whose root also names five nodes sharing {@code /Kids} array 15: ten namings of {@code junk}
+     * (object 16). Numbered below the font (200), so the cross-reference table is as long as the one-page file's: the
+     * estimate also reads the body as text, and objects 302 and 500 added about 300 free rows, 6.5 KB, 2,820 tokens.
+     */
     static byte[] onePageWithSharedJunk(String junk) {
         PdfFiles.Writer w = new PdfFiles.Writer().obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
                 .obj(2, "<< /Type /Pages /Kids [3 0 R 10 0 R 11 0 R 12 0 R 13 0 R 14 0 R] /Count 1 >>");
         for (int i = 10; i < 15; i++) {
-            w.obj(i, "<< /Type /Pages /Parent 2 0 R /Kids 500 0 R /Count 0 >>");
+            w.obj(i, "<< /Type /Pages /Parent 2 0 R /Kids 15 0 R /Count 0 >>");
         }
-        w.obj(500, "[" + "302 0 R ".repeat(10) + "]");
-        w.obj(302, junk);
+        w.obj(15, "[" + "16 0 R ".repeat(10) + "]");
+        w.obj(16, junk);
         return w.pages(1).finish();
     }
 
@@ -160,14 +164,14 @@ abstract class AbstractRound536 extends PdfRound {
     }
 
     /**
-     * One page, and five nodes sharing one {@code /Kids} array object that names object 302 ten times, where 302
+     * One page, and five nodes sharing one {@code /Kids} array object that names object 16 ten times, where 16
      * is the integer {@code 0}, no dictionary. PDFBox 3.0.8 skips a kid that is not a dictionary ("COSDictionary
      * expected"): getNumberOfPages() 1, iterator 1, text of 1 page, 1 rendered. PdfPages counts any object a
      * {@code /Kids} names without {@code /Kids} of its own as a leaf, and the shared array's ten namings for each of
-     * the five nodes: 51 pages, held 18,312 and charged 18,498 against the one-page file's 2,778, should be at most
-     * 3,036 (that, plus a page). A small file (about 11 KB) that PDFBox reads as one page is charged as 51 and,
+     * the five nodes: 51 pages, held 18,312 and charged 18,498 (numbered 302 and 500 then) against the one-page file's 2,778, should be at most
+     * 3,036 (that, plus a page). A small file that PDFBox reads as one page is charged as 51 and,
      * with more nodes sharing the array, up to the one-million-page cap. (The same 51 for {@code << /Type /Pages >>}
-     * in 302, which PDFBox walks as an empty node, not a page: {@code isPageTreeNode} is true for a
+     * in 16, which PDFBox walks as an empty node, not a page: {@code isPageTreeNode} is true for a
      * {@code /Type /Pages} dictionary without {@code /Kids}.)
      */
     @Test
