@@ -182,6 +182,15 @@ public final class QuotaFilter implements Filter {
      * 2,000 allowance stopped nothing).
      */
     private static final String HOLDING = QuotaFilter.class.getName() + ".holding";
+    /**
+     * The request attribute naming, by store and subject ({@link Held}), the calls includes started and left to an
+     * async cycle of their own ({@link Kept}): taken off {@link #HOLDING} when the include returned, so that the
+     * page's next include is a call of its own for every filter, and still the subject's call for a dispatch of
+     * that cycle ({@link Kept#reaches}).
+     */
+    private static final String KEPT = QuotaFilter.class.getName() + ".kept";
+    /** The request attribute holding this filter's call an include left to its async cycle ({@link #keep}). */
+    private final String kept = handled + ".kept";
     private final AtomicLong failOpenCount = new AtomicLong();
     /**
      * The keys of the calls this filter let through uncharged ({@link #unavailable}) or reserved on the store: a
@@ -472,6 +481,12 @@ public final class QuotaFilter implements Filter {
      */
     private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
+        // a dispatch of the cycle an include left its call to (the cycle's async dispatch, a hop into another
+        // context, a pass run again, or one made through the call's own request) is that call's again: its mark
+        // and entry are back on the request for the rules below
+        if (req.getAttribute(kept) instanceof Kept call && call.reaches(req)) {
+            resume(req, call);
+        }
         // an async dispatch of the call that holds the request is part of it, whatever type the container
         // reports for it (Jetty: REQUEST, a new request of each context it crosses into; crossContextAsync)
         if (req.getAttribute(handled) != null && (req.getDispatcherType() == DispatcherType.ASYNC
@@ -578,8 +593,104 @@ public final class QuotaFilter implements Filter {
                 // the model again, once per item; the error page that follows a released 404 forwards
                 // to the assistant) is a model call of its own
                 unmark(request);
+            } else if (outerMark == null && request.getDispatcherType() == DispatcherType.INCLUDE) {
+                // an include that started the request's async cycle returned to its page with its call open:
+                // the call is the cycle's, the page goes on, and its next include is a call of its own
+                keep(request);
             }
         }
+    }
+
+    /**
+     * A call an include held (or let through under fail-open) that returned to its page with the async cycle it
+     * started still open, its settlement waiting for that cycle's end (a fragment whose model call runs on a worker).
+     * The servlet API has one set of attributes for the page and the cycle, so the call's mark, settlement, running
+     * mark and {@link #HOLDING} entry stayed on the page's request after the include returned: with one filter the
+     * page's next include met the mark and passed as a fragment nested in the call, with another filter over the
+     * same store as the subject's call on the request, uncharged either way (round 535: a page's include of the
+     * model after an async summary fragment charged 0 for 1,500, or 4,000 for 5,500; "a hold and a charge per
+     * include, also after the page started its async cycle"). So when the include returns the call is kept here,
+     * off the page's request, and put back by the first dispatch that is the cycle's ({@link #reaches}).
+     *
+     * @param endpoint the call's endpoint request; null: a call let through, which has none the filter can find
+     */
+    private record Kept(ServletRequest endpoint, Object settlement, Object letThrough) {
+        /**
+         * Whether {@code req} is a dispatch of the cycle: one the container makes (the cycle's async dispatch, a
+         * cross-context hop Jetty runs as a REQUEST, a pass run again, an error page), which never runs while the
+         * page's own dispatch does, or an include or forward made through the call's own request (its worker's).
+         * An include or forward the page makes through its own request is not the call's.
+         */
+        boolean reaches(ServletRequest req) {
+            if (req.getDispatcherType() != DispatcherType.INCLUDE && req.getDispatcherType() != DispatcherType.FORWARD) {
+                return true;
+            }
+            for (ServletRequest r = req; r != null && endpoint != null; r = EndpointRequest.wrapped(r)) {
+                if (r == endpoint) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /** Takes the call an include left to its async cycle off the page's request ({@link Kept}). */
+    private void keep(HttpServletRequest request) {
+        Object settlement = request.getAttribute(settling);
+        Kept call = new Kept(settlement instanceof Settlement s ? s.endpointRequest() : null, settlement,
+                request.getAttribute(letThrough));
+        Map<Held, Kept> left = kept(request);
+        holding(request).forEach((held, owner) -> {
+            if (handled.equals(owner)) {
+                left.put(held, call);
+            }
+        });
+        unmark(request);
+        request.setAttribute(kept, call);
+    }
+
+    /** Puts the call an include left to its async cycle back on the request, for a dispatch of that cycle. */
+    private void resume(ServletRequest request, Kept call) {
+        request.removeAttribute(kept);
+        request.setAttribute(handled, Boolean.TRUE);
+        if (call.settlement() != null) {
+            request.setAttribute(settling, call.settlement());
+        }
+        if (call.letThrough() != null) {
+            request.setAttribute(letThrough, call.letThrough());
+        }
+        if (request.getAttribute(KEPT) instanceof Map<?, ?> left && request instanceof HttpServletRequest http) {
+            Map<Held, String> holders = holding(http);
+            left.forEach((held, owner) -> {
+                if (owner == call) {
+                    holders.putIfAbsent((Held) held, handled);
+                }
+            });
+            left.values().removeIf(v -> v == call);
+        }
+    }
+
+    /** The calls includes left to their async cycles on this request ({@link #KEPT}), created empty on first use. */
+    @SuppressWarnings("unchecked")
+    private static Map<Held, Kept> kept(HttpServletRequest request) {
+        if (request.getAttribute(KEPT) instanceof Map<?, ?> left) {
+            return (Map<Held, Kept>) left;
+        }
+        Map<Held, Kept> left = new java.util.concurrent.ConcurrentHashMap<>();
+        request.setAttribute(KEPT, left);
+        return left;
+    }
+
+    /**
+     * Whether a quota filter's call for {@code held} is under way on {@code request} ({@link #HOLDING}), or was left
+     * by an include to its async cycle and {@code request} is a dispatch of that cycle ({@link Kept#reaches}).
+     */
+    private static boolean callOnRequest(HttpServletRequest request, Held held) {
+        if (holding(request).containsKey(held)) {
+            return true;
+        }
+        return request.getAttribute(KEPT) instanceof Map<?, ?> left && left.get(held) instanceof Kept call
+                && call.reaches(request);
     }
 
     /**
@@ -838,7 +949,8 @@ public final class QuotaFilter implements Filter {
      * ({@code letThrough}) is this instance's own attribute, which another filter never reads: it was held there as
      * a new call once the store was back and charged (round 525: 1,500, or 1,000 for a hop that only rendered the
      * answer, for a call let through uncharged; with one instance in both contexts, 0: round 520). The entry goes
-     * when this filter forgets its call ({@link #unmark}), as a held call's does.
+     * when this filter forgets its call ({@link #unmark}), as a held call's does, and moves to {@link #KEPT} while an
+     * include's call waits for the cycle it started ({@link #keep}).
      */
     private void holdsOnRequest(HttpServletRequest request, String subject) {
         holding(request).putIfAbsent(new Held(heldOn, subject), handled);
@@ -856,7 +968,7 @@ public final class QuotaFilter implements Filter {
         // filter's path (round 325), or the request itself under both filters' prefixes (round 363: "/ai/" and
         // "/ai/agents/" nested, the call was charged twice, and a keyed one refused as a replay of itself). It is
         // one model call, held and settled by the filter that met it first, with that filter's settings
-        if (subject != null && !errorPage && holding(request).containsKey(new Held(heldOn, subject))) {
+        if (subject != null && !errorPage && callOnRequest(request, new Held(heldOn, subject))) {
             chain.doFilter(request, response);
             return false;
         }

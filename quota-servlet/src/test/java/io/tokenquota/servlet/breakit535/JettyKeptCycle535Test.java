@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit535;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyKeptCycle535Test extends AbstractKeptCycle535 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
