@@ -2032,7 +2032,21 @@ final class UsageSniffer {
             mayBeTotal = true;
             foldCall();
         }
+        // a report of the call a stream's end marker ended, no other call begun since, is one no client reads
+        long[] ended = endedByMarker(call) ? currentReport() : null;
+        CallFigure figure = ended != null ? new CallFigure() : null;
         boolean reported = accepted(doc, event, eventName);
+        if (figure != null && reported) {
+            Long now = currentCallUsage();
+            if (now == null || now < ended[0]) {
+                // it can raise the call's figure (a provider's count is never less than what was used), never
+                // lower it: the SDKs stop reading at [DONE] (round 539: a usage chunk of 2 after the marker, under
+                // the call's id, replaced its final 8,020). A relay's next call begins anew (a new id, new
+                // choices under the same id, another format's final report) and counts as the calls before do
+                figure.restore();
+                reported = false;
+            }
+        }
         if (mayBeTotal && reported && callList.size() >= 2 && earlierCalls != null && sameCounts(currentReport(), earlierCalls)) {
             // the run's total (or that total again): the calls are counted already, and none is under way
             resetCall();
@@ -2712,8 +2726,59 @@ final class UsageSniffer {
         return true;
     }
 
+    /** How many times {@link #resetCall} began the current call's reports anew. */
+    private long callsReset;
+    /**
+     * An event stream's end marker ({@code data: [DONE]}) came: the call it ended ({@link #segmentCall}, {@code null}
+     * when its reports named none) as {@link #callsReset} counted it then.
+     */
+    private boolean markerSeen;
+    private String markerCall;
+    private long markerReset;
+
+    /** An event stream's end marker came ({@link SseEvents}): the current call is ended for its client. */
+    private void streamEnded() {
+        markerSeen = true;
+        markerCall = segmentCall;
+        markerReset = callsReset;
+    }
+
+    /**
+     * Whether a document naming {@code call} (its {@link JsonDocumentScanner.Document#streamCall}, after the
+     * folds {@link #accept} made for it) reports on the call an end marker ended: no other call begun since,
+     * and it names that call or none.
+     */
+    private boolean endedByMarker(String call) {
+        return markerSeen && markerReset == callsReset && java.util.Objects.equals(segmentCall, markerCall)
+                && (call == null || call.isEmpty() || call.equals(markerCall));
+    }
+
+    /** The current call's figure as {@link #report} and {@link #kinds(boolean, long[])} keep it, to put back. */
+    private final class CallFigure {
+        private final Format format = UsageSniffer.this.format;
+        private final Long latest = UsageSniffer.this.latest;
+        private final long[] kinds = UsageSniffer.this.kinds;
+        private final Map<String, Long> anthropic = new HashMap<>(UsageSniffer.this.anthropic);
+        private final Map<String, Long> rootCounters = new HashMap<>(UsageSniffer.this.rootCounters);
+        private final boolean unfinished = UsageSniffer.this.unfinished;
+        private final boolean outputOnly = UsageSniffer.this.outputOnly;
+
+        void restore() {
+            UsageSniffer.this.format = format;
+            UsageSniffer.this.latest = latest;
+            UsageSniffer.this.kinds = kinds;
+            UsageSniffer.this.anthropic.clear();
+            UsageSniffer.this.anthropic.putAll(anthropic);
+            UsageSniffer.this.rootCounters.clear();
+            UsageSniffer.this.rootCounters.putAll(rootCounters);
+            UsageSniffer.this.unfinished = unfinished;
+            UsageSniffer.this.outputOnly = outputOnly;
+        }
+    }
+
     /** The format's reports of the current call start again (it was folded, or was the run's total). */
     private void resetCall() {
+        callsReset++;
         latest = null;
         anthropic.clear();
         rootCounters.clear();
@@ -4109,7 +4174,7 @@ final class UsageSniffer {
                 return;
             }
             if (parts && (event == null || !event.failed()) || !countRaw || textEstimator == null || eventLength == 0
-                    || new String(eventBytes, 0, eventLength, java.nio.charset.StandardCharsets.UTF_8).strip().equals("[DONE]")) {
+                    || endMarker()) {
                 return;
             }
             if (rawText == null) {
@@ -4126,6 +4191,12 @@ final class UsageSniffer {
             }
             rawRepeated = StreamText.plus(rawRepeated,
                     rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - before, eventName()));
+        }
+
+        /** Whether the event's data is the end marker {@code [DONE]} (OpenAI's and the compatible servers'). */
+        private boolean endMarker() {
+            return eventLength > 0 && eventOverflow == 0
+                    && new String(eventBytes, 0, eventLength, java.nio.charset.StandardCharsets.UTF_8).strip().equals("[DONE]");
         }
 
         private void endOfLine() {
@@ -4220,6 +4291,10 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
+                if (!parts && endMarker()) {
+                    // the client stops reading here: what follows of its call is read by none (endedByMarker)
+                    streamEnded();
+                }
             }
             if (eventHasData && dataEvents < Integer.MAX_VALUE) {
                 dataEvents++;

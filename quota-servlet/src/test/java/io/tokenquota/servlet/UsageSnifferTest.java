@@ -857,6 +857,31 @@ final class UsageSnifferTest {
     }
 
     /**
+     * After {@code data: [DONE]} the SDKs stop reading: a report of the call the marker ended can raise its figure,
+     * never lower it (round 539: a usage chunk of 2 under the call's id after the marker replaced its 8,020). A
+     * relay's next call after the marker (a new id, or new choices under the same id) counts as before.
+     */
+    @Property(tries = 20)
+    void aReportAfterTheEndMarkerNeverLowersTheCallItEnded(@ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        String text = chunk("c-9", "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\" w\"},\"finish_reason\":null}", null)
+                + chunk("c-9", "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}", null);
+        String usage = "data: {\"id\":\"c-9\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":%s}\n\n";
+        String call = text + usage.formatted(chatUsage(20, 8_000)) + "data: [DONE]\n\n";
+        assertEquals(8_020L, sniff("text/event-stream", call, pieceSize), "the call alone");
+        assertEquals(8_020L, sniff("text/event-stream", call + usage.formatted(chatUsage(1, 1)), pieceSize),
+                "a smaller report under its id after the marker");
+        assertEquals(8_020L, sniff("text/event-stream", call + usage.formatted(chatUsage(1, 1)).replace("\"id\":\"c-9\",", ""),
+                pieceSize), "a smaller report naming no call after the marker");
+        assertEquals(9_020L, sniff("text/event-stream", call + usage.formatted(chatUsage(20, 9_000)), pieceSize),
+                "a larger report under its id after the marker");
+        assertEquals(8_022L, sniff("text/event-stream", call + text.replace("c-9", "c-10")
+                + usage.formatted(chatUsage(1, 1)).replace("c-9", "c-10") + "data: [DONE]\n\n", pieceSize),
+                "another call after the marker");
+        assertEquals(8_022L, sniff("text/event-stream", call + text + usage.formatted(chatUsage(1, 1)) + "data: [DONE]\n\n",
+                pieceSize), "another call under the same id after the marker");
+    }
+
+    /**
      * A JSON array of messages each carrying its model call's id and usage in its metadata (Semantic Kernel's
      * new messages of a tool loop, round 254: the loop's first call was free): each call counts. Elements
      * under one id are that call's reports, its last one counts.
