@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit542;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound542BreakItTest extends AbstractRound542 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
