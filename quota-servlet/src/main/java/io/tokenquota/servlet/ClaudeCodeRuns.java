@@ -12,12 +12,17 @@ import java.util.Map;
  * <ul>
  *   <li>a run is named by its lines' {@code session_id}; runs add up (a relay that runs the CLI once per task streams
  *       each run's lines and result; the SDK reports each run's cost on its own, round 524);</li>
- *   <li>a run's total is the largest of: its calls, each API call counted once by its message id, the larger report
- *       of one id standing (the CLI repeats a message's usage on every line it splits the content over, and writes
- *       the line with the {@code message_start} snapshot, output 1, before the call's {@code message_delta}; rounds
- *       517, 519); its {@code result}'s {@code usage} (the main loop's calls, cumulative); and its {@code result}'s
- *       {@code modelUsage} added up over the models, which also counts the calls no assistant line shows (the
- *       helper model's, background subagents', round 523 and 524), so it is never added on top of the others;</li>
+ *   <li>a process's total is the largest of: its calls, each API call counted once by its message id, the larger
+ *       report of one id standing (the CLI repeats a message's usage on every line it splits the content over, and
+ *       writes the line with the {@code message_start} snapshot, output 1, before the call's {@code message_delta};
+ *       rounds 517, 519); its {@code result}'s {@code usage} (the main loop's calls, cumulative); and its
+ *       {@code result}'s {@code modelUsage} added up over the models, which also counts the calls no assistant line
+ *       shows (the helper model's, background subagents', round 523 and 524), so it is never added on top of the
+ *       others; the calls read after its last result (a next turn's, not yet totalled) are added to it;</li>
+ *   <li>one session may hold several processes, which add up: each {@code query()} call, each {@code claude -p
+ *       --resume} of the session, reports its own usage, while one process serving several turns
+ *       ({@code --input-format stream-json}) restates its running total on each result. The CLI writes an init line
+ *       at every turn of such a process too, so the counts tell them apart ({@code Run.result}, round 542);</li>
  *   <li>a wrapped {@code message_delta} names no message: it belongs to the last wrapped {@code message_start} under
  *       the same {@code parent_tool_use_id} (the main thread's, or a subagent's Task call's), since subagents run at
  *       once and interleave their events on the one stdout while each streams one API call at a time (round
@@ -25,7 +30,8 @@ import java.util.Map;
  * </ul>
  * Reports are {@code {total, input, cachedInput, output, reasoning}} ({@link UsageKinds#anthropic}). Only 64-bit
  * digests of the names (sessions, messages, threads) are kept, as {@link AnswerCalls} keeps them, and at most
- * {@link #MAX_NAMED} runs and calls and {@link #MAX_THREADS} threads. Not thread-safe: {@link UsageSniffer} guards
+ * {@link #MAX_NAMED} runs and calls and {@link #MAX_THREADS} threads; a run's calls past those still count toward
+ * its calls, a run's past those go to an overflow added up. Not thread-safe: {@link UsageSniffer} guards
  * it.
  */
 final class ClaudeCodeRuns {
@@ -34,15 +40,117 @@ final class ClaudeCodeRuns {
     /** Threads (the main one and subagents) whose last wrapped message_start is kept; the oldest give way. */
     static final int MAX_THREADS = 256;
 
-    private static final class Run {
-        /** Each call's largest report, by its message id's digest; and those reports added up. */
-        private final Map<Long, long[]> calls = new HashMap<>();
-        private long[] callsSum;
-        /** The largest report of the run's result lines ({@code usage} or {@code modelUsage}). */
+    /**
+     * Calls of one run: each call's largest report by its message id's digest, and, past {@link #MAX_NAMED}, the
+     * calls that could not be named added up, the last of them kept apart so that the lines the CLI splits one message
+     * over (text, then tool_use; a message_start, its assistant line, its message_delta) count it once (round 542).
+     */
+    private final class Calls {
+        private final Map<Long, long[]> named = new HashMap<>();
+        private long[] unnamed;
+        private long lastUnnamed;
+        private long[] lastUnnamedReport;
+        /** The reports added up, {@code null} when none; recomputed when a report changes. */
+        private long[] sum;
+
+        boolean isEmpty() {
+            return named.isEmpty() && lastUnnamedReport == null;
+        }
+
+        boolean has(long digest) {
+            return named.containsKey(digest);
+        }
+
+        /** The call {@code digest}'s report; a call not yet named is named while names are left. */
+        void report(long digest, long[] report) {
+            long[] before = named.get(digest);
+            if (before == null && ClaudeCodeRuns.this.named >= MAX_NAMED) {
+                if (lastUnnamedReport != null && lastUnnamed == digest) {
+                    lastUnnamedReport = larger(lastUnnamedReport, report);
+                } else {
+                    unnamed = plus(unnamed, lastUnnamedReport);
+                    lastUnnamed = digest;
+                    lastUnnamedReport = report;
+                }
+                sum = null;
+                return;
+            }
+            if (before == null) {
+                ClaudeCodeRuns.this.named++;
+            }
+            long[] after = larger(before, report);
+            named.put(digest, after);
+            if (after != before) {
+                sum = null;
+            }
+        }
+
+        /** Takes over {@code other}'s calls, which stay named. */
+        void add(Calls other) {
+            named.putAll(other.named);
+            unnamed = plus(plus(unnamed, other.unnamed), other.lastUnnamedReport);
+            sum = null;
+        }
+
+        /** Gives up the names of its calls, which are then no longer told apart (a finished process's). */
+        void release() {
+            ClaudeCodeRuns.this.named -= named.size();
+        }
+
+        long[] sum() {
+            if (sum == null) {
+                long[] s = plus(unnamed, lastUnnamedReport);
+                for (long[] c : named.values()) {
+                    s = plus(s, c);
+                }
+                sum = s;
+            }
+            return sum;
+        }
+    }
+
+    /**
+     * A session's runs: its finished processes, and the current one's calls up to its last result line, that result,
+     * and the calls read since (a next turn's or a next process's, which that result does not count).
+     */
+    private final class Run {
+        /** The session's finished processes, each its largest figure, added up. */
+        private long[] finished;
+        private Calls calls = new Calls();
+        /** The largest report of the current process's result lines ({@code usage} or {@code modelUsage}). */
         private long[] result;
+        private Calls since = new Calls();
+
+        Calls callsOf(long digest) {
+            return calls.has(digest) ? calls : since;
+        }
 
         long[] total() {
-            return larger(callsSum, result);
+            return plus(finished, plus(larger(calls.sum(), result), since.sum()));
+        }
+
+        /**
+         * A result line of the session. The first of a process is its total. One after it is the same process's
+         * running total only when it can be one: calls were read since (a {@code --output-format json} object
+         * stands alone, each its own process's, so the same object again is a repeat) and it adds to the last result
+         * at least those calls' counts, field by field. A result of a new process (a {@code --resume} of the session)
+         * counts that process's calls alone, and its first call resends the conversation the last result counted, so
+         * it adds less input than its own calls read; it is a run of its own, added (round 542).
+         */
+        void result(long[] report) {
+            boolean same = result == null
+                    || (since.isEmpty() ? java.util.Arrays.equals(report, result) : covers(report, result, since.sum()));
+            if (!same) {
+                finished = plus(finished, larger(calls.sum(), result));
+                calls.release();
+                calls = since;
+                since = new Calls();
+                result = report;
+                return;
+            }
+            calls.add(since);
+            since = new Calls();
+            result = larger(result, report);
         }
     }
 
@@ -53,8 +161,9 @@ final class ClaudeCodeRuns {
     private final Map<Long, Run> runs = new HashMap<>();
     /** The run of reports that name no session: the last run named, else one of its own. */
     private Run current;
+    /** Runs and calls named, which {@link #MAX_NAMED} bounds. */
     private int named;
-    /** Reports past {@link #MAX_NAMED}, which cannot be told apart: added up. */
+    /** Reports of runs past {@link #MAX_NAMED}, which cannot be told apart: added up. */
     private long[] overflow;
     private final Map<Long, Start> starts = new LinkedHashMap<>(16, 0.75f, false) {
         @Override
@@ -75,21 +184,11 @@ final class ClaudeCodeRuns {
             return false;
         }
         Run run = run(session);
-        long[] before = run == null ? null : run.calls.get(digest);
-        if (run == null || before == null && named >= MAX_NAMED) {
+        if (run == null) {
             overflow = plus(overflow, report);
-            return true;
-        }
-        if (before == null) {
-            named++;
-        }
-        long[] after = larger(before, report);
-        run.calls.put(digest, after);
-        if (after != before) {
-            run.callsSum = null;
-            for (long[] c : run.calls.values()) {
-                run.callsSum = plus(run.callsSum, c);
-            }
+        } else {
+            // a call past the names kept is still its run's: its result counts it (round 542)
+            run.callsOf(digest).report(digest, report);
         }
         return true;
     }
@@ -125,7 +224,7 @@ final class ClaudeCodeRuns {
     /**
      * A {@code result} line (or the {@code --output-format json} object): its {@code usage}, the main loop's calls,
      * and its {@code modelUsage} added up over the models ({@link JsonDocumentScanner#CLAUDE_MODEL_USAGE}), every
-     * call the run made; the larger is the run's result. A run's results again (a repeat) stand by the largest.
+     * call the process made; the larger is the result, its process's total or running total ({@code Run.result}).
      */
     boolean result(String session, Map<String, Long> usage, Map<String, Long> modelUsage) {
         long[] report = larger(report(usage), report(fromModelUsage(modelUsage)));
@@ -136,7 +235,7 @@ final class ClaudeCodeRuns {
         if (run == null) {
             overflow = plus(overflow, report);
         } else {
-            run.result = larger(run.result, report);
+            run.result(report);
         }
         return true;
     }
@@ -188,6 +287,16 @@ final class ClaudeCodeRuns {
         if (n != null) {
             to.put(as, n);
         }
+    }
+
+    /** Whether {@code after} exceeds {@code before} by at least {@code calls}, in every count. */
+    private static boolean covers(long[] after, long[] before, long[] calls) {
+        for (int i = 0; i < after.length; i++) {
+            if (after[i] - before[i] < calls[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The report with the larger total ({@code a} when they are equal), either when the other is {@code null}. */
