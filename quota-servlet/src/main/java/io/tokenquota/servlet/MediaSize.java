@@ -214,6 +214,10 @@ final class MediaSize {
      */
     static final long VIDEO_TOKENS_PER_SECOND = 263;
     static final long GEMINI_AUDIO_TOKENS_PER_SECOND = 32;
+    /** Tokens Gemini bills a sampled video frame at the default media resolution ({@link #sampledTokens}). */
+    static final long GEMINI_FRAME_TOKENS = 258;
+    /** The highest frame rate a Gemini part may ask to sample its video at. */
+    static final double MOST_FPS = 24;
     /**
      * Tokens a PDF page costs at least (Gemini 2.x's rate; Gemini 3 bills more, held when the request
      * names it, {@link ModelRates}; others bill more, which usage then settles).
@@ -236,6 +240,22 @@ final class MediaSize {
 
     /** {@link #tokens(CharSequence, Rate)}, an image and a PDF priced also at the rates of the models the request names. */
     static long tokens(CharSequence base64, Rate rate, ModelRates models) {
+        return measured(base64, rate, models).tokens();
+    }
+
+    /**
+     * What an inline payload costs ({@link #tokens}) and, when it is a recording, what it plays, so that a
+     * part's own settings read after it (a Gemini part's {@code videoMetadata.fps}, {@link #sampledTokens})
+     * can price it again without decoding it twice.
+     *
+     * @param played what the recording plays, {@code null} for anything else
+     */
+    record Measured(long tokens, AudioDuration.Played played) {
+        private static final Measured NOTHING = new Measured(0, null);
+    }
+
+    /** {@link #tokens(CharSequence, Rate, ModelRates)} with what a recording plays. */
+    static Measured measured(CharSequence base64, Rate rate, ModelRates models) {
         int start = 0;
         if (RequestEstimator.isDataUrl(base64)) {
             for (int i = 0; i < base64.length(); i++) {
@@ -247,33 +267,56 @@ final class MediaSize {
         }
         byte[] head = decode(base64, start, IMAGE_HEAD);
         if (head == null) {
-            return 0;
+            return Measured.NOTHING;
         }
         if (isPdf(head)) {
-            return documentTokens(decode(base64, start, Integer.MAX_VALUE), models);
+            return new Measured(documentTokens(decode(base64, start, Integer.MAX_VALUE), models), null);
         }
         // a JPEG's frame header, a GIF's first frame and a PNG's IHDR may lie past the head: followed in the payload
         long[] size = isJpeg(head) ? jpegSize(payload(base64, start))
                 : isGif(head) ? gifSize(payload(base64, start))
                 : isPng(head) ? pngSize(payload(base64, start)) : imageSize(head);
         if (size != null) {
-            return models.imageTokens(size[0], size[1], rate);
+            return new Measured(models.imageTokens(size[0], size[1], rate), null);
         }
         if (isImage(head) || (start > 0 && startsWith(base64, "data:image/"))) {
             // an image whose size cannot be read (a format or a header this class does not read) is an
             // image the filter cannot see: held at the most one image costs, as one by URL
-            return models.unseenImageTokens(false);
+            return new Measured(models.unseenImageTokens(false), null);
         }
         if (!AudioDuration.startsAsAudio(head)) {
-            return 0;
+            return Measured.NOTHING;
         }
         AudioDuration.Played played = played(base64, start);
         // OpenAI's chat models hear a recording and see no video; Gemini sees its pictures too. Anthropic
         // reads neither: a recording in a source object is another provider's (Bedrock Nova's video
         // source, round 291), priced as in a place no provider's rate is known for; so is a video in an
         // OpenAI-shaped part (Vertex AI's Chat Completions takes one in image_url, round 301)
-        return rate == Rate.OPENAI && played.video() == 0 ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
-                : playedTokens(played, GEMINI_AUDIO_TOKENS_PER_SECOND);
+        return new Measured(rate == Rate.OPENAI && played.video() == 0
+                ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
+                : playedTokens(played, GEMINI_AUDIO_TOKENS_PER_SECOND), played);
+    }
+
+    /**
+     * What Gemini bills for a video its part asks to sample at {@code fps} frames a second
+     * ({@code videoMetadata.fps}, in (0, 24]; ai.google.dev/gemini-api/docs/video-understanding, "Set a
+     * custom frame rate"): each sampled frame at {@link #GEMINI_FRAME_TOKENS} (the default media
+     * resolution), its sound at {@link #GEMINI_AUDIO_TOKENS_PER_SECOND}; never less than the one frame a
+     * second {@link #playedTokens} holds, which a lower rate bills below. A rate above 24, which Gemini
+     * refuses, is held at 24, the most a call it serves samples. Round 541: a 5-second clip at
+     * {@code fps} 24 (120 frames, 30,960 tokens) was held 1,315 as one sampled once a second.
+     * {@code startOffset} and {@code endOffset} only shorten what is sampled: the whole clip is held.
+     */
+    static long sampledTokens(AudioDuration.Played played, double fps) {
+        long once = playedTokens(played, GEMINI_AUDIO_TOKENS_PER_SECOND);
+        if (!(fps > 0)) {
+            return once;
+        }
+        double frames = Math.ceil(played.video() / 1000.0 * Math.min(fps, MOST_FPS));
+        long pictures = frames >= (double) (Long.MAX_VALUE / GEMINI_FRAME_TOKENS) ? Long.MAX_VALUE
+                : (long) frames * GEMINI_FRAME_TOKENS;
+        return Math.max(once, AudioDuration.saturatingAdd(pictures,
+                AudioDuration.perSecond(played.sound(), GEMINI_AUDIO_TOKENS_PER_SECOND)));
     }
 
     /**

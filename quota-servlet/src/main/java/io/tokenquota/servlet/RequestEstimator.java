@@ -229,6 +229,17 @@ final class RequestEstimator {
      */
     static final Set<String> MEDIA_FIELDS = Set.of("image_url", "input_image", "image", "input_audio",
             "inline_data", "inlineData", "file_data", "fileData");
+    /** Gemini's inline media, in either spelling its API reads: priced at Gemini's rates ({@link #rate}). */
+    private static final Set<String> GEMINI_INLINE = Set.of("inlineData", "inline_data");
+    /**
+     * A Gemini part's video settings beside its media, in either spelling: its {@code fps} is the rate
+     * the part's video is sampled at ({@link MediaSize#sampledTokens}).
+     */
+    private static final Set<String> VIDEO_METADATA = Set.of("videoMetadata", "video_metadata");
+    private static final String FPS = "fps";
+    /** A frame rate written as a JSON text ({@code "fps": "10"}), which the API's JSON mapping reads as a number. */
+    private static final java.util.regex.Pattern NUMBER_TEXT =
+            java.util.regex.Pattern.compile("-?[0-9]{1,20}(?:\\.[0-9]{1,20})?(?:[eE][+-]?[0-9]{1,4})?");
     /** {@code type} values of a content part that is a media item. */
     static final Set<String> MEDIA_TYPES = Set.of("image_url", "input_image", "image", "input_audio", "input_file",
             "file");
@@ -786,6 +797,24 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> {
                         Frame done = stack.pop();
+                        if (done.videos != null && done.fps > 0) {
+                            // a Gemini part whose videoMetadata (before or after its inlineData) asks for its
+                            // own frame rate: its video costs the frames sampled, not one a second (round 541)
+                            for (MediaSize.Measured video : done.videos) {
+                                input = saturatingAdd(input,
+                                        Math.max(0, MediaSize.sampledTokens(video.played(), done.fps) - video.tokens()));
+                            }
+                        } else if (done.videos != null && !done.array && done.name != null && GEMINI_INLINE.contains(done.name)
+                                && !stack.isEmpty()) {
+                            // the part holding the inlineData reads its frame rate
+                            for (MediaSize.Measured video : done.videos) {
+                                stack.peek().video(video);
+                            }
+                        }
+                        if (done.fps > 0 && done.name != null && !done.array && VIDEO_METADATA.contains(done.name)
+                                && !stack.isEmpty()) {
+                            stack.peek().fps(done.fps);
+                        }
                         if (done.typed) {
                             // a JSON Schema: an object naming its properties and a type (round 355)
                             input = saturatingAdd(input, done.propertyNames);
@@ -921,7 +950,14 @@ final class RequestEstimator {
                                 }
                                 // an image by its size at its provider's rate, a PDF by its pages, audio by
                                 // its duration: what the item costs above the least every item is charged
-                                input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top), imageRates) - mediaItemTokens));
+                                MediaSize.Rate rate = rate(top);
+                                MediaSize.Measured measured = MediaSize.measured(text, rate, imageRates);
+                                input = saturatingAdd(input, Math.max(0, measured.tokens() - mediaItemTokens));
+                                if (rate == MediaSize.Rate.GEMINI && !top.array && measured.played() != null
+                                        && measured.played().video() > 0) {
+                                    // priced again when its part ends if the part asks for another frame rate
+                                    top.video(measured);
+                                }
                             }
                             top.payloadBelow |= payload;
                             if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
@@ -937,12 +973,18 @@ final class RequestEstimator {
                                         || ("type".equals(top.field) && IMAGE_PARTS.contains(text.toString())));
                             }
                         }
+                        if (fpsField(top) && NUMBER_TEXT.matcher(text).matches()) {
+                            top.fps(Double.parseDouble(text.toString()));
+                        }
                         if (!top.schema && !top.array && "detail".equals(top.field)) {
                             // the provider's parser keeps the last of a repeated member: any other value is high
                             top.lowDetail = "low".contentEquals(text);
                         }
                     }
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                        if (fpsField(top)) {
+                            top.fps(p.getTextLength() > LONG_NUMBER ? reduced(p.getText()).doubleValue() : p.getDoubleValue());
+                        }
                         int asked = asked(stack.size(), top);
                         if (asked == BUDGET) {
                             valuedBudgets.add(budgetKey(stack.size(), top));
@@ -1201,6 +1243,11 @@ final class RequestEstimator {
         return levels;
     }
 
+    /** Whether the value at hand is a {@code videoMetadata} object's {@code fps}. */
+    private static boolean fpsField(Frame top) {
+        return !top.array && !top.schema && FPS.equals(top.field) && top.name != null && VIDEO_METADATA.contains(top.name);
+    }
+
     /** Whose rate a media payload is billed at, told by the object or field holding it. */
     private static MediaSize.Rate rate(Frame top) {
         String holder = top.array ? top.name : top.field;
@@ -1210,7 +1257,7 @@ final class RequestEstimator {
         if (MEDIA_SOURCE.equals(top.name)) {
             return MediaSize.Rate.ANTHROPIC;
         }
-        if ("inlineData".equals(top.name) || "inline_data".equals(top.name)) {
+        if (top.name != null && GEMINI_INLINE.contains(top.name)) {
             return MediaSize.Rate.GEMINI;
         }
         return MediaSize.Rate.ANY;
@@ -2113,6 +2160,27 @@ final class RequestEstimator {
         long propertyNames;
         /** A tool definition's {@link #TOOL_FIELDS} values, or {@code null} before the first. */
         String[] tool;
+        /**
+         * The largest frame rate a {@code videoMetadata} object names (a repeated {@code fps} may be read
+         * either way), handed to the part holding it; 0 for none.
+         */
+        double fps;
+        /** The Gemini videos sent inline in this {@code inlineData} object, handed to its part; {@code null} for none. */
+        List<MediaSize.Measured> videos;
+
+        void fps(double rate) {
+            // NaN and zero or less ask for nothing (Gemini refuses them)
+            if (rate > fps) {
+                fps = rate;
+            }
+        }
+
+        void video(MediaSize.Measured video) {
+            if (videos == null) {
+                videos = new ArrayList<>(1);
+            }
+            videos.add(video);
+        }
 
         String[] tool() {
             if (tool == null) {

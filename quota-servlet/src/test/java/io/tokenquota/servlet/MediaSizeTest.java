@@ -150,6 +150,26 @@ class MediaSizeTest {
     }
 
     @Test
+    void pricesAVideoSampledAtItsPartsFrameRateByItsFrames() {
+        // 30 s of video and 40 s of sound, as above: held 30 x 263 + 10 x 32 sampled once a second
+        AudioDuration.Played played = new AudioDuration.Played(40_000, 30_000);
+        long once = 30 * 263 + 10 * 32;
+        // ten frames a second: 300 frames at 258, and the sound at 32 a second
+        assertEquals(300 * 258 + 40 * 32, MediaSize.sampledTokens(played, 10));
+        assertEquals(91 * 258 + 40 * 32, MediaSize.sampledTokens(played, 3.01), "a part of a frame is a frame");
+        // above Gemini's most, 24, the call is refused: held as at 24
+        assertEquals(720 * 258 + 40 * 32, MediaSize.sampledTokens(played, 100));
+        assertEquals(720 * 258 + 40 * 32, MediaSize.sampledTokens(played, Double.POSITIVE_INFINITY));
+        // one a second with its sound: 258 + 32 a second where both play
+        assertEquals(30 * 258 + 40 * 32, MediaSize.sampledTokens(played, 1));
+        // a lower rate bills less: the hold stays what one frame a second holds
+        assertEquals(once, MediaSize.sampledTokens(played, 0.2));
+        assertEquals(once, MediaSize.sampledTokens(played, 0));
+        assertEquals(once, MediaSize.sampledTokens(played, Double.NaN));
+        assertEquals(Long.MAX_VALUE, MediaSize.sampledTokens(new AudioDuration.Played(0, Long.MAX_VALUE), 24), "saturates");
+    }
+
+    @Test
     void pricesBase64AudioByItsDurationAsItDecodes() {
         // 60 s of 8 kHz mu-law (8,000 bytes a second), past the 64 KB head; OpenAI bills 1 token per 100 ms
         byte[] wav = AudioDurationTest.wav(7, 1, 8_000, 8_000, 8, 480_000, 480_000);

@@ -578,6 +578,34 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void aGeminiVideoIsHeldAtTheFrameRateItsPartAsks() {
+        // 10 s of silent video: 10 x 263 sampled once a second; at 9 frames a second Gemini bills 90 x 258
+        String video = java.util.Base64.getEncoder().encodeToString(AudioDurationTest.concat(AudioDurationTest.ftyp("isom"),
+                AudioDurationTest.box("moov", AudioDurationTest.box("mvhd", new byte[100]),
+                        AudioDurationTest.track("vide", 1_000, 10, 1_000)), AudioDurationTest.box("mdat", new byte[1_000])));
+        long above = 90 * 258 - 10 * 263;
+        String after = """
+                {"contents":[{"parts":[{"inlineData":{"mimeType":"video/mp4","data":"%s"},"videoMetadata":{"fps":%s}},
+                  {"text":"what happens"}]}]}""";
+        String before = """
+                {"contents":[{"parts":[{"video_metadata":{"start_offset":"1s","fps":%2$s},"inline_data":{"mime_type":"video/mp4","data":"%1$s"}},
+                  {"text":"what happens"}]}]}""";
+        for (String body : List.of(after, before)) {
+            long once = estimate(body.formatted(video, "1")).inputTokens();
+            assertEquals(once + above, estimate(body.formatted(video, "9")).inputTokens(), body);
+            assertEquals(estimate(body.formatted(video, "\"1\"")).inputTokens() + above,
+                    estimate(body.formatted(video, "\"9\"")).inputTokens(), "as a JSON text: " + body);
+            assertEquals(once, estimate(body.formatted(video, "0")).inputTokens(), "a lower rate keeps the hold: " + body);
+        }
+        // the rate is the video's own part's: another part's does not price it
+        String elsewhere = """
+                {"contents":[{"parts":[{"inlineData":{"mimeType":"video/mp4","data":"%s"}},
+                  {"text":"what happens","videoMetadata":{"fps":%s}}]}]}""";
+        assertEquals(estimate(elsewhere.formatted(video, "1")).inputTokens(),
+                estimate(elsewhere.formatted(video, "9")).inputTokens());
+    }
+
+    @Test
     void mediaItemsAreCountedOnceEach() {
         String png = EMPTY_PNG;
         assertEquals(3, estimate("""
