@@ -17,7 +17,8 @@ import java.nio.charset.StandardCharsets;
  * known before the answer is written, so blanks laid in the pieces read and digits between them counted a 49,654-token
  * text as some 23,000 (the mirror over-charged two thirds). Counting it all has no pick to lay out against and gives
  * the same figure for the same answer; it costs the estimator's pass over every byte (docs/decisions.md, round 511's
- * entry: some 17 ms per MB of prose, 25 of base64, about 12 and 21 more than sampling), paid only by strings longer
+ * entry: this class alone some 17 ms per MB of prose, 25 of base64, about 12 and 21 more than sampling; through the
+ * whole sniffer a few tens of ms per MB more at worst), paid only by strings longer
  * than the kept part. Per byte of the rest: a copy into a buffer of {@link #PIECE} bytes. Not thread-safe.
  */
 final class StringRest {
