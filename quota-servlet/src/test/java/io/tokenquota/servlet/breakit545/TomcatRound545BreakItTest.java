@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit545;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound545BreakItTest extends AbstractRound545 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
