@@ -22,7 +22,8 @@ import java.util.Map;
  *   <li>one session may hold several processes, which add up: each {@code query()} call, each {@code claude -p
  *       --resume} of the session, reports its own usage, while one process serving several turns
  *       ({@code --input-format stream-json}) restates its running total on each result. The CLI writes an init line
- *       at every turn of such a process too, so the counts tell them apart ({@code Run.result}, round 542);</li>
+ *       at every turn of such a process too, so the counts tell them apart ({@code Run.result}, round 542); a
+ *       {@code compact_boundary} line counts as a call read (a {@code /compact} turn's summary, round 545);</li>
  *   <li>a wrapped {@code message_delta} names no message: it belongs to the last wrapped {@code message_start} under
  *       the same {@code parent_tool_use_id} (the main thread's, or a subagent's Task call's), since subagents run at
  *       once and interleave their events on the one stdout while each streams one API call at a time (round
@@ -120,6 +121,11 @@ final class ClaudeCodeRuns {
         /** The largest report of the current process's result lines ({@code usage} or {@code modelUsage}). */
         private long[] result;
         private Calls since = new Calls();
+        /**
+         * A {@code compact_boundary} line was read since the last result: the process summarised its conversation,
+         * a model call no assistant line shows (a {@code /compact} turn writes the boundary and a result alone).
+         */
+        private boolean compacted;
 
         Calls callsOf(long digest) {
             return calls.has(digest) ? calls : since;
@@ -135,11 +141,16 @@ final class ClaudeCodeRuns {
          * stands alone, each its own process's, so the same object again is a repeat) and it adds to the last result
          * at least those calls' counts, field by field. A result of a new process (a {@code --resume} of the session)
          * counts that process's calls alone, and its first call resends the conversation the last result counted, so
-         * it adds less input than its own calls read; it is a run of its own, added (round 542).
+         * it adds less input than its own calls read; it is a run of its own, added (round 542). A compact boundary
+         * read since is a call too, of counts unknown, so at least 0 in every field: the result after a
+         * {@code /compact} turn is the running total plus the summary, one process's (round 545: taken for a new
+         * process, it added the turns before on top of the total counting them).
          */
         void result(long[] report) {
+            boolean callsSince = !since.isEmpty() || compacted;
+            compacted = false;
             boolean same = result == null
-                    || (since.isEmpty() ? java.util.Arrays.equals(report, result) : covers(report, result, since.sum()));
+                    || (callsSince ? covers(report, result, since.sum()) : java.util.Arrays.equals(report, result));
             if (!same) {
                 finished = plus(finished, larger(calls.sum(), result));
                 calls.release();
@@ -240,6 +251,17 @@ final class ClaudeCodeRuns {
         return true;
     }
 
+    /**
+     * A {@code compact_boundary} line of {@code session}'s: its process made a model call (the summary) that only its
+     * next result counts ({@code Run.result}).
+     */
+    void compacted(String session) {
+        Run run = run(session);
+        if (run != null) {
+            run.compacted = true;
+        }
+    }
+
     /** The runs added up, each its largest figure ({@code {total, kinds...}}, a fresh array); {@code null} when none. */
     long[] total() {
         long[] sum = overflow == null ? null : overflow.clone();
@@ -289,10 +311,10 @@ final class ClaudeCodeRuns {
         }
     }
 
-    /** Whether {@code after} exceeds {@code before} by at least {@code calls}, in every count. */
+    /** Whether {@code after} exceeds {@code before} by at least {@code calls} (none: 0), in every count. */
     private static boolean covers(long[] after, long[] before, long[] calls) {
         for (int i = 0; i < after.length; i++) {
-            if (after[i] - before[i] < calls[i]) {
+            if (after[i] - before[i] < (calls == null ? 0 : calls[i])) {
                 return false;
             }
         }

@@ -455,6 +455,8 @@ final class JsonDocumentScanner {
      *                   result line: the run its usage is reported for, or {@code null}
      * @param parentToolUse the top-level {@code parent_tool_use_id} of a Claude Code stream_event: the Task tool call
      *                   whose subagent the wrapped event is of, {@code null} for the main thread's
+     * @param compactBoundary the document is a Claude Code {@code compact_boundary} line ({@code type} "system"): the
+     *                   CLI summarised the conversation, a model call no assistant line shows (round 545)
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -466,12 +468,12 @@ final class JsonDocumentScanner {
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
                     String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames, CountContent counted,
-                    long loneText, String session, String parentToolUse) {
+                    long loneText, String session, String parentToolUse, boolean compactBoundary) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null, java.util.List.of(), null, null, 0L, null, null);
+                    null, java.util.List.of(), null, null, 0L, null, null, false);
         }
 
         Document {
@@ -1007,6 +1009,7 @@ final class JsonDocumentScanner {
         mastraFrom = false;
         sessionId = null;
         parentToolUse = null;
+        subtype = null;
         tracePartFields = true;
         traceAgent = false;
         chatResponseFields = true;
@@ -1775,6 +1778,8 @@ final class JsonDocumentScanner {
                     sessionId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "parent_tool_use_id".equals(fieldAt[1])) {
                     parentToolUse = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "subtype".equals(fieldAt[1])) {
+                    subtype = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "agentId".equals(fieldAt[1])) {
                     traceAgent = true;
                 } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
@@ -2293,7 +2298,8 @@ final class JsonDocumentScanner {
                 notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null,
                 notingRootNames ? new CountContent(countText, tokenStrings, countOffset, countOdd || countCut) : null,
                 text == null ? 0 : text.loneDocumentTokens(type != null ? type : eventType),
-                claudeLine() ? sessionId : null, CLAUDE_STREAM_EVENT.equals(type) ? parentToolUse : null);
+                claudeLine() || compactBoundary() ? sessionId : null,
+                CLAUDE_STREAM_EVENT.equals(type) ? parentToolUse : null, compactBoundary());
     }
 
     /**
@@ -2762,6 +2768,8 @@ final class JsonDocumentScanner {
     /** The top-level {@code session_id} and {@code parent_tool_use_id} strings (Claude Code's lines, {@link Document}). */
     private String sessionId;
     private String parentToolUse;
+    /** The top-level {@code subtype} string (a Claude Code system line's: {@code init}, {@code compact_boundary}). */
+    private String subtype;
     private boolean mastraFrom;
     /** A {@code TracePart}'s reading ({@link #agentTracePart}): no top-level field but its own, an {@code agentId} string. */
     private boolean tracePartFields = true;
@@ -2822,6 +2830,14 @@ final class JsonDocumentScanner {
     /** The document is one of Claude Code's stream-json lines that report usage: an assistant, stream_event or result line. */
     private boolean claudeLine() {
         return "assistant".equals(type) || CLAUDE_STREAM_EVENT.equals(type) || "result".equals(type);
+    }
+
+    /**
+     * The document is Claude Code's {@code compact_boundary} line: the conversation was summarised by a model call
+     * whose usage only the process's next result counts (round 545).
+     */
+    private boolean compactBoundary() {
+        return "system".equals(type) && "compact_boundary".equals(subtype);
     }
 
     /** The document is a Pydantic AI {@code ModelResponse} with its usage and its {@code provider_response_id}. */

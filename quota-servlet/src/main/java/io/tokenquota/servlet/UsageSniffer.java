@@ -2265,6 +2265,10 @@ final class UsageSniffer {
             claudeCodeRun = true;
             reported = claudeFormat() && claudeCode(claudeRuns().result(doc.session(), usage, models),
                     usage != null ? usage : ClaudeCodeRuns.fromModelUsage(models));
+        } else if (doc.compactBoundary() && claudeCodeRun) {
+            // round 545: a /compact turn's summarising call shows no assistant line, only this boundary; its run is
+            // told that a call was made, so the next result is read as the same process's running total
+            claudeRuns().compacted(doc.session());
         } else if (usage != null && (STEP_PART.equals(eventName) || MESSAGE_PART.equals(eventName))
                 && has(usage, "promptTokens", "completionTokens")) {
             // the Vercel AI SDK's data stream: each step's finish part (e:) reports that step's model call,

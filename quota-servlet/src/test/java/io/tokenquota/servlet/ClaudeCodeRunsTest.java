@@ -50,6 +50,30 @@ class ClaudeCodeRunsTest {
         assertEquals(24_601L, cut.total()[0]);
     }
 
+    /**
+     * A compact boundary is a call read, of counts unknown (at least 0): the result after a {@code /compact} turn,
+     * the running total plus the summary, is the same process's (round 545); without the boundary it would be taken
+     * for a new process's. A resumed process's {@code /compact}, counting its summary alone, still adds.
+     */
+    @Test
+    void aCompactBoundaryIsACallRead() {
+        ClaudeCodeRuns compact = new ClaudeCodeRuns();
+        compact.call("s", "msg_a", usage(3000, 1));
+        compact.result("s", usage(3000, 9000), null);
+        compact.compacted("s");
+        compact.result("s", usage(0, 0), Map.of("inputTokens", 15000L, "outputTokens", 9600L));
+        compact.call("s", "msg_c", usage(2500, 1));
+        compact.result("s", usage(2500, 700), Map.of("inputTokens", 17500L, "outputTokens", 10300L));
+        assertEquals(27_800L, compact.total()[0]);
+
+        ClaudeCodeRuns resumed = new ClaudeCodeRuns();
+        resumed.call("s", "msg_a", usage(3000, 1));
+        resumed.result("s", usage(3000, 9000), null);
+        resumed.compacted("s");
+        resumed.result("s", usage(12000, 600), null);
+        assertEquals(24_600L, resumed.total()[0]);
+    }
+
     /** Calls past the names kept count toward their run's calls, one message split over lines once. */
     @Test
     void callsPastTheNamesKeptAreTheirRunsCalls() {
