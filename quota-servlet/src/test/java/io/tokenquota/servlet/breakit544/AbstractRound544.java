@@ -1,0 +1,211 @@
+package io.tokenquota.servlet.breakit544;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.CrossContextRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 544 of issue 11, against round 535's fix: when an include that started the request's async cycle returns to
+ * its page, its call is kept off the page's request ({@code Kept}) and put back by the first dispatch that is the
+ * cycle's, among them "an include or forward made through the call's own endpoint request (its worker's)". Such an
+ * include is not a container dispatch: the fragment's worker makes it on its own thread while the page is still
+ * rendering. Once it has put the call back, the fragment's mark (and its HOLDING entry) stay on the request that the
+ * page shares with the cycle, so the page's next include of the model meets them and passes as part of the
+ * fragment's call, uncharged; docs/servlet.md: "the page's next include is a call of its own, for that filter and for
+ * another application's own filter over the same store".
+ *
+ * <p>The page (unprotected, outside /ai/) includes a summary fragment that starts the cycle; the fragment's worker
+ * renders the summary by including a protected view (no model call) through the cycle's request, then, once the
+ * page is done, reports the fragment's 4,000 and completes the cycle. The page includes the model second (1,200
+ * prompt + 300 completion = 1,500, OpenAI chat.completion written by the rig). Latches fix the order: the worker's
+ * include runs after the page's first include returned and before its second (a worker that starts at once and a
+ * page that goes on rendering: the order a fast summary view takes); the control runs it after the page is done.
+ * Should be 4,000 + 1,500 = 5,500 either way.
+ */
+abstract class AbstractRound544 extends CrossContextRound {
+    static final long FRAGMENT = 4_000;
+
+    /** Per subject: the page's first include has returned (the fragment's call is kept). */
+    final Map<String, CountDownLatch> firstReturned = new ConcurrentHashMap<>();
+    /** Per subject: the worker's include of the view has returned. */
+    final Map<String, CountDownLatch> workerIncluded = new ConcurrentHashMap<>();
+    /** Per subject: the page is done. */
+    final Map<String, CountDownLatch> pageDone = new ConcurrentHashMap<>();
+
+    AbstractRound544() {
+        super("r544");
+    }
+
+    static CountDownLatch latch(Map<String, CountDownLatch> m, String s) {
+        return m.computeIfAbsent(s, k -> new CountDownLatch(1));
+    }
+
+    static void await(CountDownLatch l) {
+        try {
+            if (!l.await(10, TimeUnit.SECONDS)) {
+                throw new IllegalStateException("latch not reached in 10 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * A summary fragment whose model call runs on a worker: it starts the cycle in its include; the worker includes
+     * the view that renders the summary through the cycle's request ({@code whilePageRuns}: as soon as the page's
+     * include returned, before the page includes the model; otherwise once the page is done), then reports the
+     * call's 4,000 through the cycle's request and completes the cycle.
+     */
+    final class Summary extends HttpServlet {
+        private final boolean whilePageRuns;
+
+        Summary(boolean whilePageRuns) {
+            this.whilePageRuns = whilePageRuns;
+        }
+
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) {
+            String s = req.getHeader("x-user-id");
+            calls.count(s);
+            AsyncContext cycle = req.startAsync();
+            Thread worker = new Thread(() -> {
+                try {
+                    await(latch(whilePageRuns ? firstReturned : pageDone, s));
+                    cycle.getRequest().getRequestDispatcher("/ai/view").include(cycle.getRequest(), cycle.getResponse());
+                    latch(workerIncluded, s).countDown();
+                    await(latch(pageDone, s));
+                    cycle.getRequest().setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
+                } catch (IOException | ServletException e) {
+                    throw new IllegalStateException(e);
+                } finally {
+                    latch(workerIncluded, s).countDown();
+                    cycle.complete();
+                }
+            }, "round544-summary-worker");
+            worker.setDaemon(true);
+            worker.start();
+        }
+    }
+
+    /** The view the worker includes: renders the summary, calls no model. */
+    static final class View extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.getOutputStream().write("<aside>summary ready</aside>".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * An unprotected page of /a: its async summary fragment, then the model ({@code modelAt}: "/b", another
+     * application with its own filter over the same store; null: its own).
+     */
+    final class Page extends HttpServlet {
+        private final String modelAt;
+        private final boolean waitForWorker;
+
+        Page(String modelAt, boolean waitForWorker) {
+            this.modelAt = modelAt;
+            this.waitForWorker = waitForWorker;
+        }
+
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            String s = req.getHeader("x-user-id");
+            try {
+                resp.setContentType("application/json");
+                req.getRequestDispatcher("/ai/summary").include(req, resp);
+                latch(firstReturned, s).countDown();
+                if (waitForWorker) {
+                    // the worker's include of the view has returned before the page includes the model
+                    await(latch(workerIncluded, s));
+                }
+                (modelAt == null ? req.getServletContext() : req.getServletContext().getContext(modelAt))
+                        .getRequestDispatcher("/ai/chat/completions").include(req, resp);
+            } finally {
+                latch(pageDone, s).countDown();
+            }
+        }
+    }
+
+    private QuotaFilter filter() {
+        return filterFor(store, "/ai/").build();
+    }
+
+    private long run(Host host) throws Exception {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(host.uri("/a/page"), s, ASK);
+        assertEquals(200, r.statusCode(), r.body());
+        await(latch(workerIncluded, s));
+        assertEquals(2, calls.of(s), "the fragment's model and the chat model ran once each");
+        return settled(s).used();
+    }
+
+    private long oneApplication(boolean whilePageRuns) throws Exception {
+        try (Host host = two(filter(), servlets("/page", new Page(null, whilePageRuns), "/ai/summary",
+                new Summary(whilePageRuns), "/ai/view", new View(), "/ai/chat/completions", model()), null, servlets())) {
+            return run(host);
+        }
+    }
+
+    private long twoApplications(boolean whilePageRuns) throws Exception {
+        try (Host host = two(filter(), servlets("/page", new Page("/b", whilePageRuns), "/ai/summary",
+                new Summary(whilePageRuns), "/ai/view", new View()), filter(),
+                servlets("/ai/chat/completions", model()))) {
+            return run(host);
+        }
+    }
+
+    /**
+     * The README's setup (one application, one filter on /ai/): the worker's include put the fragment's mark back on
+     * the shared request, and the page's include of the model is nested in the fragment's call with no endpoint
+     * request of its own: charged 4,000, should be 5,500.
+     */
+    @Test
+    void thePagesIncludeOfTheModelIsChargedAfterTheFragmentsWorkerIncludedThroughItsCycle() throws Exception {
+        long used = oneApplication(true);
+        assertEquals(FRAGMENT + USAGE, used, kind() + ": the page's include of the model after the fragment's worker"
+                + " included its view; charged " + used + ", should be " + (FRAGMENT + USAGE));
+    }
+
+    /** Control: the worker includes its view once the page is done: 5,500. */
+    @Test
+    void controlThePagesIncludeOfTheModelIsChargedWhenTheWorkerIncludesAfterThePage() throws Exception {
+        long used = oneApplication(false);
+        assertEquals(FRAGMENT + USAGE, used, kind() + ": charged " + used + ", should be " + (FRAGMENT + USAGE));
+    }
+
+    /**
+     * Each application its own filter over one store, the model in /b: the worker's include put the fragment's
+     * HOLDING entry back, and /b's filter passes the page's include as the subject's call already under way:
+     * charged 4,000, should be 5,500.
+     */
+    @Test
+    void theOtherApplicationsModelIsChargedAfterTheFragmentsWorkerIncludedThroughItsCycle() throws Exception {
+        long used = twoApplications(true);
+        assertEquals(FRAGMENT + USAGE, used, kind() + ": /b's model included by the page after the fragment's worker"
+                + " included its view; charged " + used + ", should be " + (FRAGMENT + USAGE));
+    }
+
+    /** Control: two applications, the worker includes its view once the page is done: 5,500. */
+    @Test
+    void controlTheOtherApplicationsModelIsChargedWhenTheWorkerIncludesAfterThePage() throws Exception {
+        long used = twoApplications(false);
+        assertEquals(FRAGMENT + USAGE, used, kind() + ": charged " + used + ", should be " + (FRAGMENT + USAGE));
+    }
+}
