@@ -208,4 +208,62 @@ abstract class AbstractRound544 extends CrossContextRound {
         long used = twoApplications(false);
         assertEquals(FRAGMENT + USAGE, used, kind() + ": charged " + used + ", should be " + (FRAGMENT + USAGE));
     }
+
+    /**
+     * A page that hands its request to the summary fragment first ({@code forwardFirst}: a forward, which starts the
+     * cycle; otherwise an include, kept off the page by round 535's fix) and then goes on with the model: an include
+     * after the forward, a forward after the include. The servlet API leaves the response open after a forward that
+     * put the request into async mode (Servlet 6.0, 9.4), so the page may go on; either way both calls ran.
+     */
+    final class HandingPage extends HttpServlet {
+        private final boolean forwardFirst;
+
+        HandingPage(boolean forwardFirst) {
+            this.forwardFirst = forwardFirst;
+        }
+
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            String s = req.getHeader("x-user-id");
+            try {
+                resp.setContentType("application/json");
+                if (forwardFirst) {
+                    req.getRequestDispatcher("/ai/summary").forward(req, resp);
+                    req.getRequestDispatcher("/ai/chat/completions").include(req, resp);
+                } else {
+                    req.getRequestDispatcher("/ai/summary").include(req, resp);
+                    req.getRequestDispatcher("/ai/chat/completions").forward(req, resp);
+                }
+            } finally {
+                latch(firstReturned, s).countDown();
+                latch(pageDone, s).countDown();
+            }
+        }
+    }
+
+    private long handing(boolean forwardFirst) throws Exception {
+        try (Host host = two(filter(), servlets("/page", new HandingPage(forwardFirst), "/ai/summary",
+                new Summary(false), "/ai/view", new View(), "/ai/chat/completions", model()), null, servlets())) {
+            return run(host);
+        }
+    }
+
+    /**
+     * The page forwards to the async fragment, then includes the model: the forward's mark stays on the request for
+     * its open cycle (only an include's call is kept off the page), and the include is nested in the fragment's call
+     * with no endpoint request of its own. Charged 4,000, should be 5,500 (the model ran).
+     */
+    @Test
+    void aModelIncludedAfterAForwardThatStartedTheCycleIsCharged() throws Exception {
+        long used = handing(true);
+        assertEquals(FRAGMENT + USAGE, used, kind() + ": the model included after a forward that started the cycle;"
+                + " charged " + used + ", should be " + (FRAGMENT + USAGE));
+    }
+
+    /** Control: the page includes the async fragment, then forwards to the model: 5,500. */
+    @Test
+    void controlAModelForwardedToAfterAnIncludeThatStartedTheCycleIsCharged() throws Exception {
+        long used = handing(false);
+        assertEquals(FRAGMENT + USAGE, used, kind() + ": charged " + used + ", should be " + (FRAGMENT + USAGE));
+    }
 }
