@@ -183,8 +183,8 @@ public final class QuotaFilter implements Filter {
      */
     private static final String HOLDING = QuotaFilter.class.getName() + ".holding";
     /**
-     * The request attribute naming, by store and subject ({@link Held}), the calls includes started and left to an
-     * async cycle of their own ({@link Kept}): taken off {@link #HOLDING} when the include returned, so that the
+     * The request attribute naming, by store and subject ({@link Held}), the calls includes or forwards started and
+     * left to an async cycle of their own ({@link Kept}): taken off {@link #HOLDING} when the dispatch returned, so that the
      * page's next include is a call of its own for every filter, and still the subject's call for a dispatch of
      * that cycle ({@link Kept#reaches}).
      */
@@ -481,12 +481,28 @@ public final class QuotaFilter implements Filter {
      */
     private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
-        // a dispatch of the cycle an include left its call to (the cycle's async dispatch, a hop into another
+        // a dispatch of the cycle an include or forward left its call to (the cycle's async dispatch, a hop into another
         // context, a pass run again, or one made through the call's own request) is that call's again: its mark
         // and entry are back on the request for the rules below
         if (req.getAttribute(kept) instanceof Kept call && call.reaches(req)) {
             resume(req, call);
+            if (call.madeThrough(req)) {
+                // a worker's include or forward through the cycle's request runs beside the page's own dispatch,
+                // which shares the request's attributes: the call is the page's no more once it returns (round 544)
+                try {
+                    pass(req, res, chain, view);
+                } finally {
+                    keepAgain(req, call);
+                }
+                return;
+            }
         }
+        pass(req, res, chain, view);
+    }
+
+    /** One dispatch through this filter, its call on the request if it has one ({@link #dispatch}). */
+    private void pass(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
+            throws IOException, ServletException {
         // an async dispatch of the call that holds the request is part of it, whatever type the container
         // reports for it (Jetty: REQUEST, a new request of each context it crosses into; crossContextAsync)
         if (req.getAttribute(handled) != null && (req.getDispatcherType() == DispatcherType.ASYNC
@@ -593,24 +609,31 @@ public final class QuotaFilter implements Filter {
                 // the model again, once per item; the error page that follows a released 404 forwards
                 // to the assistant) is a model call of its own
                 unmark(request);
-            } else if (outerMark == null && request.getDispatcherType() == DispatcherType.INCLUDE) {
-                // an include that started the request's async cycle returned to its page with its call open:
-                // the call is the cycle's, the page goes on, and its next include is a call of its own
+            } else if (outerMark == null && (request.getDispatcherType() == DispatcherType.INCLUDE
+                    || request.getDispatcherType() == DispatcherType.FORWARD)) {
+                // an include or forward that started the request's async cycle returned to its page with its call
+                // open: the call is the cycle's, the page goes on (a forward into async mode leaves the response
+                // open: Servlet 6.0, 9.4), and its next include or forward is a call of its own (round 544)
                 keep(request);
             }
         }
     }
 
     /**
-     * A call an include held (or let through under fail-open) that returned to its page with the async cycle it
-     * started still open, its settlement waiting for that cycle's end (a fragment whose model call runs on a worker).
-     * The servlet API has one set of attributes for the page and the cycle, so the call's mark, settlement, running
-     * mark and {@link #HOLDING} entry stayed on the page's request after the include returned: with one filter the
-     * page's next include met the mark and passed as a fragment nested in the call, with another filter over the
+     * A call an include or forward held (or let through under fail-open) that returned to its page with the async
+     * cycle it started still open, its settlement waiting for that cycle's end (a fragment whose model call runs on a
+     * worker). The servlet API has one set of attributes for the page and the cycle, so the call's mark, settlement,
+     * running mark and {@link #HOLDING} entry stayed on the page's request after the include returned: with one filter
+     * the page's next include met the mark and passed as a fragment nested in the call, with another filter over the
      * same store as the subject's call on the request, uncharged either way (round 535: a page's include of the
      * model after an async summary fragment charged 0 for 1,500, or 4,000 for 5,500; "a hold and a charge per
-     * include, also after the page started its async cycle"). So when the include returns the call is kept here,
-     * off the page's request, and put back by the first dispatch that is the cycle's ({@link #reaches}).
+     * include, also after the page started its async cycle"; round 544: the same after a forward that started the
+     * cycle, which leaves the response open for the page). So when the include or forward returns the call is kept
+     * here, off the page's request, and put back by the dispatch that is the cycle's ({@link #reaches}): for good by
+     * one the container makes, which never runs while the page's own dispatch does, and only while it runs by one
+     * made through the call's own request ({@link #madeThrough}), which a worker makes while the page may still be
+     * rendering (round 544: the worker's include of its view left the mark and entry on the page, whose next
+     * include of the model passed uncharged, 4,000 for 5,500).
      *
      * @param endpoint the call's endpoint request; null: a call let through, which has none the filter can find
      */
@@ -622,7 +645,7 @@ public final class QuotaFilter implements Filter {
          * An include or forward the page makes through its own request is not the call's.
          */
         boolean reaches(ServletRequest req) {
-            if (req.getDispatcherType() != DispatcherType.INCLUDE && req.getDispatcherType() != DispatcherType.FORWARD) {
+            if (!madeThrough(req)) {
                 return true;
             }
             for (ServletRequest r = req; r != null && endpoint != null; r = EndpointRequest.wrapped(r)) {
@@ -632,9 +655,31 @@ public final class QuotaFilter implements Filter {
             }
             return false;
         }
+
+        /**
+         * Whether {@code req}, a dispatch that {@link #reaches} the call, is one made through the call's own request
+         * (an include or forward, on the worker's thread) rather than one the container makes: it may run while the
+         * page's dispatch does, so the call is the request's only while it runs ({@link QuotaFilter#keepAgain}).
+         */
+        static boolean madeThrough(ServletRequest req) {
+            return req.getDispatcherType() == DispatcherType.INCLUDE || req.getDispatcherType() == DispatcherType.FORWARD;
+        }
     }
 
-    /** Takes the call an include left to its async cycle off the page's request ({@link Kept}). */
+    /**
+     * Takes {@code call} off the page's request again when a dispatch made through the call's own request, which put
+     * it back ({@link #resume}), returns: the page's dispatch may still be running on the same attributes, and its
+     * next include is a call of its own (round 544). Nothing is kept when the request no longer carries the call
+     * (its settlement was replaced or taken off meanwhile): there is nothing of it left on the page.
+     */
+    private void keepAgain(ServletRequest req, Kept call) {
+        if (req instanceof HttpServletRequest request && request.getAttribute(handled) != null
+                && request.getAttribute(settling) == call.settlement()) {
+            keep(request);
+        }
+    }
+
+    /** Takes the call an include or forward left to its async cycle off the page's request ({@link Kept}). */
     private void keep(HttpServletRequest request) {
         Object settlement = request.getAttribute(settling);
         Kept call = new Kept(settlement instanceof Settlement s ? s.endpointRequest() : null, settlement,
