@@ -2,22 +2,8 @@ package io.tokenquota.servlet.breakit520;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
-import io.tokenquota.QuotaException;
-import io.tokenquota.Reserved;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.CrossContextRound;
-import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
+import io.tokenquota.servlet.testing.IncludeCycleRound;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,25 +15,9 @@ import org.junit.jupiter.api.Test;
  * context ... is that call while it runs", both keyed and unkeyed). One filter instance in both contexts, fail-open.
  * The model answers 1,200 prompt + 300 completion = 1,500 tokens (OpenAI chat.completion, written by the rig).
  */
-abstract class AbstractRound520 extends CrossContextRound {
-    /** Subjects whose next reserve finds the store away, once: the failover ends right after it. */
-    final Set<String> downOnce = ConcurrentHashMap.newKeySet();
-
+abstract class AbstractRound520 extends IncludeCycleRound {
     AbstractRound520() {
         super("r520");
-    }
-
-    private QuotaFilter failingOnce() {
-        FailingLedger failover = new FailingLedger(store) {
-            @Override
-            public Reserved reserve(HoldRequest request) {
-                if (downOnce.remove(request.subject())) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset during failover (test)");
-                }
-                return super.reserve(request);
-            }
-        };
-        return filterFor(failover, "/ai/").failOpen(true).build();
     }
 
     /**
@@ -59,14 +29,10 @@ abstract class AbstractRound520 extends CrossContextRound {
      */
     @Test
     void anUnkeyedCallLetThroughIsNotHeldAgainAcrossContextsOnceTheStoreIsBack() throws Exception {
-        QuotaFilter one = failingOnce();
+        QuotaFilter one = failingOnce(failover());
         try (Host host = two(one, servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)), one,
                 servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, true, "the model ran once");
             assertEquals(0, settled(s).used(), kind() + ": the let-through call's hop into /b is that call,"
                     + " uncharged like it; charged " + settled(s).used() + " (usage " + USAGE + ")");
         }
@@ -75,14 +41,10 @@ abstract class AbstractRound520 extends CrossContextRound {
     /** Control: the same, keyed: its running key marks the hop as the call's own, nothing charged. */
     @Test
     void aKeyedCallLetThroughIsNotHeldAgainAcrossContextsOnceTheStoreIsBack() throws Exception {
-        QuotaFilter one = failingOnce();
+        QuotaFilter one = failingOnce(failover());
         try (Host host = two(one, servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)), one,
                 servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK, "Idempotency-Key", "k520");
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, true, "the model ran once", "Idempotency-Key", "k520");
             assertEquals(0, settled(s).used(), kind() + ": charged " + settled(s).used());
         }
     }
@@ -90,36 +52,11 @@ abstract class AbstractRound520 extends CrossContextRound {
     /** Control: the store up throughout, unkeyed: held once and charged the call's usage across contexts. */
     @Test
     void anUnkeyedCallHeldIsChargedItsUsageOnceAcrossContexts() throws Exception {
-        QuotaFilter one = failingOnce();
+        QuotaFilter one = failingOnce(failover());
         try (Host host = two(one, servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)), one,
                 servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, false, "the model ran once");
             assertEquals(USAGE, settled(s).used(), kind() + ": charged " + settled(s).used());
-        }
-    }
-    /**
-     * A relay that calls the model itself (counted) while its request is let through, then hands the rendering of
-     * the answer to /b by an async dispatch: the hop writes the answer's text, no model call in it, no usage.
-     */
-    final class CallsThenHops extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            req.setAttribute("r520.answer", "Day one: Alfama and the castle.");
-            req.startAsync().dispatch(req.getServletContext().getContext("/b"), "/ai/render");
-        }
-    }
-
-    /** /b's page: writes the answer the relay's model call left on the request, as text. */
-    static final class Render extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/plain;charset=utf-8");
-            resp.getOutputStream().write(String.valueOf(req.getAttribute("r520.answer")).getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -130,13 +67,9 @@ abstract class AbstractRound520 extends CrossContextRound {
      */
     @Test
     void anUnkeyedCallLetThroughIsNotChargedForRenderingItsAnswerInAnotherContext() throws Exception {
-        QuotaFilter one = failingOnce();
+        QuotaFilter one = failingOnce(failover());
         try (Host host = two(one, servlets("/ai/relay", new CallsThenHops()), one, servlets("/ai/render", new Render()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once, in /a");
+            String s = relayed(host, true, "the model ran once, in /a");
             assertEquals(0, settled(s).used(), kind() + ": the hop into /b reached no model; charged "
                     + settled(s).used());
         }
@@ -145,13 +78,9 @@ abstract class AbstractRound520 extends CrossContextRound {
     /** Control: the same keyed: nothing charged. */
     @Test
     void aKeyedCallLetThroughIsNotChargedForRenderingItsAnswerInAnotherContext() throws Exception {
-        QuotaFilter one = failingOnce();
+        QuotaFilter one = failingOnce(failover());
         try (Host host = two(one, servlets("/ai/relay", new CallsThenHops()), one, servlets("/ai/render", new Render()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK, "Idempotency-Key", "k520r");
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once, in /a");
+            String s = relayed(host, true, "the model ran once, in /a", "Idempotency-Key", "k520r");
             assertEquals(0, settled(s).used(), kind() + ": charged " + settled(s).used());
         }
     }

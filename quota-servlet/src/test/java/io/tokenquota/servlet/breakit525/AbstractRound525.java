@@ -2,22 +2,10 @@ package io.tokenquota.servlet.breakit525;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
-import io.tokenquota.QuotaException;
-import io.tokenquota.Reserved;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.CrossContextRound;
-import io.tokenquota.servlet.testing.FailingLedger;
+import io.tokenquota.servlet.testing.IncludeCycleRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -32,34 +20,9 @@ import org.junit.jupiter.api.Test;
  * 471). With the store up the same two-instance setup is charged once (HOLDING), the controls below.
  * The model answers 1,200 prompt + 300 completion = 1,500 tokens (OpenAI chat.completion, written by the rig).
  */
-abstract class AbstractRound525 extends CrossContextRound {
-    /** Subjects whose next reserve, by either filter, finds the store away, once: the failover ends right after it. */
-    final Set<String> downOnce = ConcurrentHashMap.newKeySet();
-
+abstract class AbstractRound525 extends IncludeCycleRound {
     AbstractRound525() {
         super("r525");
-    }
-
-    /** The one ledger both contexts' filters are built on: the store behind the failover. */
-    private FailingLedger failover;
-
-    /**
-     * A filter of its own per context, each over the one ledger (one {@link FailingLedger}, so both filters know it
-     * as the same store: {@code QuotaLedger#underlying}), behind the same failover.
-     */
-    private QuotaFilter failingOnce() {
-        if (failover == null) {
-            failover = new FailingLedger(store) {
-                @Override
-                public Reserved reserve(HoldRequest request) {
-                    if (downOnce.remove(request.subject())) {
-                        throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset during failover (test)");
-                    }
-                    return super.reserve(request);
-                }
-            };
-        }
-        return filterFor(failover, "/ai/").failOpen(true).build();
     }
 
     /**
@@ -71,11 +34,7 @@ abstract class AbstractRound525 extends CrossContextRound {
     void anUnkeyedCallLetThroughIsNotHeldAgainByTheOtherContextsFilter() throws Exception {
         try (Host host = two(failingOnce(), servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)),
                 failingOnce(), servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, true, "the model ran once");
             assertEquals(0, settled(s).used(), kind() + ": the let-through call's hop into /b is that call, uncharged"
                     + " like it; charged " + settled(s).used() + " (usage " + USAGE + ")");
         }
@@ -89,11 +48,7 @@ abstract class AbstractRound525 extends CrossContextRound {
     void aKeyedCallLetThroughIsNotHeldAgainByTheOtherContextsFilter() throws Exception {
         try (Host host = two(failingOnce(), servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)),
                 failingOnce(), servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK, "Idempotency-Key", "k525");
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, true, "the model ran once", "Idempotency-Key", "k525");
             assertEquals(0, settled(s).used(), kind() + ": charged " + settled(s).used());
         }
     }
@@ -103,10 +58,7 @@ abstract class AbstractRound525 extends CrossContextRound {
     void controlAHeldCallIsChargedItsUsageOnceAcrossTwoFilters() throws Exception {
         try (Host host = two(failingOnce(), servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)),
                 failingOnce(), servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, false, "the model ran once");
             assertEquals(USAGE, settled(s).used(), kind() + ": charged " + settled(s).used());
         }
     }
@@ -117,37 +69,11 @@ abstract class AbstractRound525 extends CrossContextRound {
         QuotaFilter one = failingOnce();
         try (Host host = two(one, servlets("/ai/relay", new CrossHop("/b", "/ai/chat/completions", Hand.ASYNC)), one,
                 servlets("/ai/chat/completions", model()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once");
+            String s = relayed(host, true, "the model ran once");
             assertEquals(0, settled(s).used(), kind() + ": charged " + settled(s).used());
         }
     }
 
-    /**
-     * A relay that calls the model itself (counted) while its request is let through, then hands the rendering of
-     * the answer to /b by an async dispatch: the hop writes the answer's text, no model call in it, no usage.
-     */
-    final class CallsThenHops extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            req.setAttribute("r525.answer", "Day one: Alfama and the castle.");
-            req.startAsync().dispatch(req.getServletContext().getContext("/b"), "/ai/render");
-        }
-    }
-
-    /** /b's page: writes the answer the relay's model call left on the request, as text. */
-    static final class Render extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/plain;charset=utf-8");
-            resp.getOutputStream().write(String.valueOf(req.getAttribute("r525.answer")).getBytes(StandardCharsets.UTF_8));
-        }
-    }
 
     /**
      * The model called in /a during the failover, /b only rendering its answer: /b's own filter meets the store back
@@ -157,11 +83,7 @@ abstract class AbstractRound525 extends CrossContextRound {
     void aCallLetThroughIsNotChargedForRenderingItsAnswerUnderTheOtherContextsFilter() throws Exception {
         try (Host host = two(failingOnce(), servlets("/ai/relay", new CallsThenHops()), failingOnce(),
                 servlets("/ai/render", new Render()))) {
-            String s = subject();
-            downOnce.add(s);
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once, in /a");
+            String s = relayed(host, true, "the model ran once, in /a");
             assertEquals(0, settled(s).used(), kind() + ": the hop into /b reached no model; charged "
                     + settled(s).used());
         }
@@ -180,10 +102,7 @@ abstract class AbstractRound525 extends CrossContextRound {
         }
         try (Host host = two(failingOnce(), servlets("/ai/relay", new CallsThenHops()), failingOnce(),
                 servlets("/ai/render", new Render()))) {
-            String s = subject();
-            HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
-            assertEquals(200, r.statusCode(), r.body());
-            assertEquals(1, calls.of(s), "the model ran once, in /a");
+            String s = relayed(host, false, "the model ran once, in /a");
             assertEquals(single, settled(s).used(), kind() + ": two filters charge what one does; charged "
                     + settled(s).used() + ", one filter " + single);
         }

@@ -3,18 +3,13 @@ package io.tokenquota.servlet.breakit535;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.CrossContextRound;
-import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.IncludeCycleRound;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -27,17 +22,9 @@ import org.junit.jupiter.api.Test;
  * model call): in the page's own application, and in another application with its own filter over the same store.
  * The view is part of the fragment's call, neither held nor charged again: 4,000 + 1,500.
  */
-abstract class AbstractKeptCycle535 extends CrossContextRound {
-    static final long FRAGMENT = 4_000;
-
-    final Map<String, CountDownLatch> pageDone = new ConcurrentHashMap<>();
-
+abstract class AbstractKeptCycle535 extends IncludeCycleRound {
     AbstractKeptCycle535() {
         super("k535");
-    }
-
-    CountDownLatch done(String s) {
-        return pageDone.computeIfAbsent(s, k -> new CountDownLatch(1));
     }
 
     /** A summary fragment whose worker reports 4,000 once the page is done and dispatches its cycle to the view. */
@@ -72,14 +59,6 @@ abstract class AbstractKeptCycle535 extends CrossContextRound {
         }
     }
 
-    /** The view the cycle is dispatched to: renders the summary, calls no model. */
-    static final class View extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.getOutputStream().write("<aside>summary ready</aside>".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
     /** An unprotected page: its async summary fragment, then its own model endpoint. */
     final class Page extends HttpServlet {
         @Override
@@ -95,23 +74,11 @@ abstract class AbstractKeptCycle535 extends CrossContextRound {
         }
     }
 
-    private QuotaFilter filter() {
-        return filterFor(store, "/ai/").build();
-    }
-
-    private long run(Host host) throws Exception {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(host.uri("/a/page"), s, ASK);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(2, calls.of(s), "the fragment's model and the chat model ran once each");
-        return settled(s).used();
-    }
-
     @Test
     void theCyclesDispatchIsTheFragmentsCallAfterThePageIncludedTheModel() throws Exception {
         try (Host host = two(filter(), servlets("/page", new Page(), "/ai/summary", new Summary(null),
                 "/ai/view", new View(), "/ai/chat/completions", model()), null, servlets())) {
-            long used = run(host);
+            long used = page(host);
             assertEquals(FRAGMENT + USAGE, used, kind() + ": charged " + used + ", should be " + (FRAGMENT + USAGE));
         }
     }
@@ -120,7 +87,7 @@ abstract class AbstractKeptCycle535 extends CrossContextRound {
     void theCyclesDispatchIntoAnotherApplicationIsTheFragmentsCallThere() throws Exception {
         try (Host host = two(filter(), servlets("/page", new Page(), "/ai/summary", new Summary("/b"),
                 "/ai/chat/completions", model()), filter(), servlets("/ai/view", new View()))) {
-            long used = run(host);
+            long used = page(host);
             assertEquals(FRAGMENT + USAGE, used, kind() + ": charged " + used + ", should be " + (FRAGMENT + USAGE));
         }
     }

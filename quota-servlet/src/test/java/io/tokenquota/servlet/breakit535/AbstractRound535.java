@@ -2,13 +2,8 @@ package io.tokenquota.servlet.breakit535;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
-import io.tokenquota.QuotaException;
-import io.tokenquota.Reserved;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.CrossContextRound;
-import io.tokenquota.servlet.testing.FailingLedger;
+import io.tokenquota.servlet.testing.IncludeCycleRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletException;
@@ -17,9 +12,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -37,39 +29,9 @@ import org.junit.jupiter.api.Test;
  * so the kept mark, not only the let-through entry, is the cause. The model answers 1,200
  * prompt + 300 completion = 1,500 tokens (OpenAI chat.completion, written by the rig).
  */
-abstract class AbstractRound535 extends CrossContextRound {
-    /** What the summary fragment reports for its own model call. */
-    static final long FRAGMENT = 4_000;
-
-    /** Subjects whose next reserve, by either filter, finds the store away, once: the failover ends right after it. */
-    final Set<String> downOnce = ConcurrentHashMap.newKeySet();
-    /** Per subject: counted down by the page once its second include has returned (the fragment's worker waits). */
-    final Map<String, CountDownLatch> pageDone = new ConcurrentHashMap<>();
-
+abstract class AbstractRound535 extends IncludeCycleRound {
     AbstractRound535() {
         super("r535");
-    }
-
-    private FailingLedger failover;
-
-    /** A filter over the one ledger behind the failover (one FailingLedger: every filter knows it as one store). */
-    QuotaFilter failingOnce() {
-        if (failover == null) {
-            failover = new FailingLedger(store) {
-                @Override
-                public Reserved reserve(HoldRequest request) {
-                    if (downOnce.remove(request.subject())) {
-                        throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection reset during failover (test)");
-                    }
-                    return super.reserve(request);
-                }
-            };
-        }
-        return filterFor(failover, "/ai/").failOpen(true).build();
-    }
-
-    CountDownLatch done(String s) {
-        return pageDone.computeIfAbsent(s, k -> new CountDownLatch(1));
     }
 
     /**

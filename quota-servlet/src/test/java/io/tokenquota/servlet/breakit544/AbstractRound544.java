@@ -3,20 +3,16 @@ package io.tokenquota.servlet.breakit544;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.CrossContextRound;
-import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.IncludeCycleRound;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -37,33 +33,14 @@ import org.junit.jupiter.api.Test;
  * page that goes on rendering: the order a fast summary view takes); the control runs it after the page is done.
  * Should be 4,000 + 1,500 = 5,500 either way.
  */
-abstract class AbstractRound544 extends CrossContextRound {
-    static final long FRAGMENT = 4_000;
-
+abstract class AbstractRound544 extends IncludeCycleRound {
     /** Per subject: the page's first include has returned (the fragment's call is kept). */
     final Map<String, CountDownLatch> firstReturned = new ConcurrentHashMap<>();
     /** Per subject: the worker's include of the view has returned. */
     final Map<String, CountDownLatch> workerIncluded = new ConcurrentHashMap<>();
-    /** Per subject: the page is done. */
-    final Map<String, CountDownLatch> pageDone = new ConcurrentHashMap<>();
 
     AbstractRound544() {
         super("r544");
-    }
-
-    static CountDownLatch latch(Map<String, CountDownLatch> m, String s) {
-        return m.computeIfAbsent(s, k -> new CountDownLatch(1));
-    }
-
-    static void await(CountDownLatch l) {
-        try {
-            if (!l.await(10, TimeUnit.SECONDS)) {
-                throw new IllegalStateException("latch not reached in 10 s");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
     }
 
     /**
@@ -103,14 +80,6 @@ abstract class AbstractRound544 extends CrossContextRound {
         }
     }
 
-    /** The view the worker includes: renders the summary, calls no model. */
-    static final class View extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.getOutputStream().write("<aside>summary ready</aside>".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
     /**
      * An unprotected page of /a: its async summary fragment, then the model ({@code modelAt}: "/b", another
      * application with its own filter over the same store; null: its own).
@@ -143,23 +112,16 @@ abstract class AbstractRound544 extends CrossContextRound {
         }
     }
 
-    private QuotaFilter filter() {
-        return filterFor(store, "/ai/").build();
-    }
-
-    private long run(Host host) throws Exception {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(host.uri("/a/page"), s, ASK);
-        assertEquals(200, r.statusCode(), r.body());
+    /** The worker's include of the view has returned before the calls are counted. */
+    @Override
+    protected void answered(String s) {
         await(latch(workerIncluded, s));
-        assertEquals(2, calls.of(s), "the fragment's model and the chat model ran once each");
-        return settled(s).used();
     }
 
     private long oneApplication(boolean whilePageRuns) throws Exception {
         try (Host host = two(filter(), servlets("/page", new Page(null, whilePageRuns), "/ai/summary",
                 new Summary(whilePageRuns), "/ai/view", new View(), "/ai/chat/completions", model()), null, servlets())) {
-            return run(host);
+            return page(host);
         }
     }
 
@@ -167,7 +129,7 @@ abstract class AbstractRound544 extends CrossContextRound {
         try (Host host = two(filter(), servlets("/page", new Page("/b", whilePageRuns), "/ai/summary",
                 new Summary(whilePageRuns), "/ai/view", new View()), filter(),
                 servlets("/ai/chat/completions", model()))) {
-            return run(host);
+            return page(host);
         }
     }
 
@@ -244,7 +206,7 @@ abstract class AbstractRound544 extends CrossContextRound {
     private long handing(boolean forwardFirst) throws Exception {
         try (Host host = two(filter(), servlets("/page", new HandingPage(forwardFirst), "/ai/summary",
                 new Summary(false), "/ai/view", new View(), "/ai/chat/completions", model()), null, servlets())) {
-            return run(host);
+            return page(host);
         }
     }
 
