@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit543;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound543BreakItTest extends AbstractRound543 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
