@@ -8,6 +8,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 
@@ -107,6 +108,11 @@ final class PdfPages {
     private long rows;
     /** Page objects counted for object streams a budget left unread: as many as each may hold. */
     private long unread;
+    /**
+     * Whether a trailer (or a cross-reference stream's dictionary) names an {@code /Encrypt} dictionary: the
+     * file's object streams are then ciphertext, which this count does not decrypt (see {@link #readObjectStreams}).
+     */
+    private boolean encrypted;
     /** Each object number's last version. */
     private final Map<Long, Obj> objects = new HashMap<>();
     private final List<ObjectStream> objectStreams = new ArrayList<>();
@@ -260,6 +266,7 @@ final class PdfPages {
             if (root < 0 && trailer.get("Root") instanceof Ref r) {
                 root = r.number(); // the newest trailer's: an update's catalog replaces the older one
             }
+            encrypted |= trailer.get("Encrypt") != null;
             at = trailer.get("Prev") instanceof Long prev ? prev + base : -1;
         }
         return entries;
@@ -542,6 +549,9 @@ final class PdfPages {
                     if (older != null && older.isKeyword("trailer") && dict.get("Root") instanceof Ref r) {
                         root = r.number(); // the last trailer's, in file order: an update's catalog replaces the older one
                     }
+                    if (older != null && older.isKeyword("trailer")) {
+                        encrypted |= dict.get("Encrypt") != null;
+                    }
                     Token s = lexer.next();
                     if (s.isKeyword("stream")) {
                         if (streamData(dict, s.end) == null) {
@@ -574,6 +584,8 @@ final class PdfPages {
             if (dict.get("N") != null && dict.get("First") != null) {
                 objectStreams.add(new ObjectStream(number, start, dict, data[0], data[1]));
             }
+            // read in order, a cross-reference stream's dictionary is the trailer
+            encrypted |= isType(dict, "XRef") && dict.get("Encrypt") != null;
             t = lexer.next();
         } else {
             record(number, start, value);
@@ -670,6 +682,15 @@ final class PdfPages {
      * the shared budget leaves unread counts as the page objects it may hold, its {@code /N} (at most one
      * per four bytes it may decode to): a file cannot hide pages behind a stream that spends the budget
      * (round 495's padding), and only a file that asks for more work than an honest one pays for it.
+     *
+     * <p>In an encrypted file (an {@code /Encrypt} in its trailer) every stream but the cross-reference stream
+     * is encrypted (ISO 32000-1 7.6.1), object streams included, and this count does not decrypt (RC4, AES-128
+     * and AES-256 would be security code of their own): its object streams cannot be read, and each is counted
+     * as a stream the budget leaves unread, its {@code /N} within the same bound, without decoding it (round 543:
+     * a "secured" report whose owner password forbids copying, opened by every reader with the empty user
+     * password, counted none of its 40 pages). An encrypted file with many objects in object streams is
+     * over-counted (its fonts and resources count as pages), a decision in decisions.md; the dictionaries of
+     * objects outside streams are not encrypted and are read as in any file.
      */
     private void readObjectStreams() {
         Set<Long> named = new HashSet<>();
@@ -684,6 +705,10 @@ final class PdfPages {
                 continue;
             }
             int own = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, s.to - s.from));
+            if (encrypted) {
+                unread += Math.min(n, own / 4);
+                continue;
+            }
             int most = (int) Math.min(own, Math.max(0, budget.decoded));
             byte[] content = budget.tokens < 0 || most < 0 ? null : decode(filters, pdf, s.from, s.to, most);
             if (budget.tokens >= 0) {
@@ -724,36 +749,45 @@ final class PdfPages {
 
     /**
      * Records the objects of a decoded object stream (ISO 32000-1 7.5.7: {@code n} pairs of object number
-     * and offset, the objects from {@code first}) by number; a header that misplaces any object is not
-     * trusted for any, and the stream's page dictionaries then count each once.
+     * and offset, the objects from {@code first}) by number; a header that misplaces any object (an offset
+     * that is no integer or lies outside the data) is not trusted for any, and the stream's page dictionaries
+     * then count each once. The objects are placed by their own offsets in whatever order the header lists
+     * them, as PDFBox 3 ({@code PDFObjectStreamParser}) reads them: each ends at the next larger offset or the
+     * stream's end, and of pairs giving one offset the last takes the object (round 543: a header listing
+     * catalog, tree and font by number over data laid out font, tree, catalog hid the tree's 40 pages).
      */
     private void objectStream(ObjectStream s, byte[] content, long n, long first) {
         // a pair of numbers takes at least four bytes ("3 0 "): a larger count is no header
         if (first <= content.length && n <= (first + 1) / 4) {
             Lexer header = new Lexer(content, 0, (int) first);
             long[] numbers = new long[(int) n];
-            long[] offsets = new long[(int) n];
+            // each offset's pair, by offset: the data is read in its own order, not the header's
+            TreeMap<Long, Integer> byOffset = new TreeMap<>();
             boolean placed = true;
             for (int i = 0; i < n && placed; i++) {
                 Token number = header.next();
                 Token offset = header.next();
                 placed = number.kind == Kind.INT && offset.kind == Kind.INT && offset.number >= 0
-                        && offset.number <= content.length - first && (i == 0 || offset.number >= offsets[i - 1]);
+                        && offset.number <= content.length - first;
                 numbers[i] = number.number;
-                offsets[i] = offset.number;
+                byOffset.put(offset.number, i);
             }
             if (placed) {
-                for (int i = 0; i < n; i++) {
-                    int end = i + 1 < n ? (int) (first + offsets[i + 1]) : content.length;
-                    PdfPages one = new PdfPages(content, (int) (first + offsets[i]), end, budget);
+                int k = 0;
+                for (Map.Entry<Long, Integer> e : byOffset.entrySet()) {
+                    Long next = byOffset.higherKey(e.getKey());
+                    int end = next != null ? (int) (first + next) : content.length;
+                    long number = numbers[e.getValue()];
+                    PdfPages one = new PdfPages(content, (int) (first + e.getKey()), end, budget);
                     Object value = one.value(0);
-                    long[] entry = xref == null ? null : xref.get(numbers[i]);
+                    long[] entry = xref == null ? null : xref.get(number);
                     // read through the cross-reference data, an object is the one its entry places here
                     if (xref == null || entry != null && entry[0] == 2 && entry[1] == s.number) {
-                        record(numbers[i], s.position, value);
+                        record(number, s.position, value);
                     }
+                    k++;
                     if (budget.tokens < 0) {
-                        unread += n - i;
+                        unread += byOffset.size() - k + 1;
                         return;
                     }
                 }

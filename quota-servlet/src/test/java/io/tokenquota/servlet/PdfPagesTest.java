@@ -171,6 +171,69 @@ class PdfPagesTest {
                 "a predictor is not undone (open)");
     }
 
+    /**
+     * An object stream of a catalog, a tree holding three page dictionaries in its {@code /Kids}, and a font,
+     * its header listing them by number and its data laid out in {@code order} (indices into that list), then
+     * {@code trailer}; its data {@code scrambled} as a stand-in for ciphertext.
+     */
+    private static byte[] inlineTreeStream(int[] order, String trailer) {
+        return inlineTreeStream(order, trailer, false);
+    }
+
+    private static byte[] inlineTreeStream(int[] order, String trailer, boolean scrambled) {
+        String[] bodies = {"<< /Type /Catalog /Pages 2 0 R >> ",
+                "<< /Type /Pages /Kids [<< /Type /Page >> << /Type /Page >> << /Type /Page >>] /Count 3 >> ",
+                "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> "};
+        int[] numbers = {1, 2, 5};
+        int[] offsets = new int[3];
+        StringBuilder data = new StringBuilder();
+        for (int i : order) {
+            offsets[i] = data.length();
+            data.append(bodies[i]);
+        }
+        String header = numbers[0] + " " + offsets[0] + " " + numbers[1] + " " + offsets[1] + " " + numbers[2] + " "
+                + offsets[2] + " ";
+        byte[] deflated = deflate(header + data);
+        for (int i = 0; scrambled && i < deflated.length; i++) {
+            deflated[i] ^= (byte) (0x5A + i);
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(ascii("%PDF-1.7\n8 0 obj << /Type /ObjStm /Filter /FlateDecode /N 3 /First " + header.length()
+                + " /Length " + deflated.length + " >> stream\n"));
+        out.writeBytes(deflated);
+        out.writeBytes(ascii("\nendstream endobj\n" + trailer));
+        return out.toByteArray();
+    }
+
+    /**
+     * Round 543: an object stream's objects are placed by their own offsets, in whatever order the header
+     * lists them (each ends at the next larger offset), as PDFBox reads them; offsets that decrease once hid
+     * the catalog and the tree, and with them the pages written in the tree.
+     */
+    @Test
+    void placesTheObjectsOfAnObjectStreamByTheirOffsetsInAnyOrder() {
+        String trailer = "trailer << /Root 1 0 R >>\n";
+        assertEquals(3, PdfPages.pageObjects(inlineTreeStream(new int[] {0, 1, 2}, trailer)), "in header order");
+        assertEquals(3, PdfPages.pageObjects(inlineTreeStream(new int[] {2, 1, 0}, trailer)), "offsets that decrease");
+        assertEquals(3, PdfPages.pageObjects(inlineTreeStream(new int[] {1, 2, 0}, trailer)), "offsets in no order");
+    }
+
+    /**
+     * Round 543: an encrypted file's object streams are ciphertext, which the count does not decrypt; each
+     * counts as a stream the budget leaves unread, its {@code /N}, whatever it holds (a decision: an
+     * encrypted file with many objects in object streams is over-counted).
+     */
+    @Test
+    void countsTheObjectStreamsOfAnEncryptedFileAsUnread() {
+        String encrypted = "trailer << /Root 1 0 R /Encrypt << /Filter /Standard /V 2 /R 3 >> >>\n";
+        assertEquals(3, PdfPages.pageObjects(inlineTreeStream(new int[] {0, 1, 2}, encrypted, true)),
+                "ciphertext: its /N");
+        assertEquals(3, PdfPages.pageObjects(inlineTreeStream(new int[] {0, 1, 2}, encrypted, false)),
+                "its /N, not what it would hold were it readable");
+        assertEquals(2, PdfPages.pageObjects(ascii(TWO_PAGES + "trailer << /Root 1 0 R /Encrypt 9 0 R >>\n")),
+                "dictionaries outside object streams are in the clear: read as in any file");
+    }
+
     @Test
     void findsTheObjectAPieceLeavesUnfinished() {
         String whole = TWO_PAGES + "5 0 obj << /Length 4 >> stream\nab";
