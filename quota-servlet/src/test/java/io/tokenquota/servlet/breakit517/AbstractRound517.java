@@ -1,7 +1,18 @@
 package io.tokenquota.servlet.breakit517;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockStart;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockStop;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.init;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageStart;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageStop;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.textDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.toolUse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -35,60 +46,35 @@ abstract class AbstractRound517 extends ShapedAnswerRound {
     static final String WORDS = "The committee met and agreed on the budget for next year. ";
     static final String SESSION = "\"session_id\":\"8f0e2b6c-517a-4c1e-9d55-3b2f1a0c7e41\"";
 
+    static final String INIT = init(SESSION, "default", "Read", "WebSearch");
+
     @Override
     protected String body(String shape) {
         throw new IllegalArgumentException(shape);
     }
 
-    private static String claudeUsage(int input, int output) {
-        return "{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":" + output + ",\"service_tier\":\"standard\"}";
-    }
-
-    private static String claudeAssistant(String id, String content, int input, int output) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"claude-sonnet-4-20250514\",\"content\":[" + content + "],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(input, output) + "},\"parent_tool_use_id\":null,"
-                + SESSION + "}\n";
-    }
-
-    private static String claudeInit() {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + SESSION + ",\"tools\":[\"Read\","
-                + "\"WebSearch\"],\"mcp_servers\":[],\"model\":\"claude-sonnet-4-20250514\",\"permissionMode\":\"default\","
-                + "\"apiKeySource\":\"none\"}\n";
-    }
-
-    private static String claudeResult(int turns, int input, int output) {
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":9120,"
-                + "\"duration_api_ms\":8410,\"num_turns\":" + turns + ",\"result\":" + q(WORDS) + "," + SESSION
-                + ",\"total_cost_usd\":0.0345,\"usage\":{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,"
-                + "\"cache_read_input_tokens\":0,\"output_tokens\":" + output + ",\"server_tool_use\":"
-                + "{\"web_search_requests\":0},\"service_tier\":\"standard\"},\"permission_denials\":[]}\n";
-    }
-
     @Override
     protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
         StringBuilder b = new StringBuilder();
-        String text = "{\"type\":\"text\",\"text\":" + q(WORDS) + "}";
+        ClaudeCodeLines lines = new ClaudeCodeLines(null, "7d1c5e0a-517b-4a8e-b1f0-");
+        String text = text(WORDS);
         switch (shape) {
             case "claude-code-two-calls" -> {
                 resp.setContentType("application/x-ndjson");
-                b.append(claudeInit());
+                b.append(INIT);
                 // the first call's message, split by the CLI over two lines with the same id and usage
-                b.append(claudeAssistant("msg_01A517", "{\"type\":\"text\",\"text\":\"I'll look that up.\"}", 3000, 200));
-                b.append(claudeAssistant("msg_01A517", "{\"type\":\"tool_use\",\"id\":\"toolu_01\",\"name\":\"WebSearch\","
-                        + "\"input\":{\"query\":\"news today\"}}", 3000, 200));
-                b.append("{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"tool_use_id\":\"toolu_01\","
-                        + "\"type\":\"tool_result\",\"content\":" + q(WORDS) + "}]},\"parent_tool_use_id\":null," + SESSION
-                        + "}\n");
-                b.append(claudeAssistant("msg_01B517", text, 3500, 800));
-                b.append(claudeResult(2, 6500, 1000));
+                b.append(lines.assistant(SESSION, "msg_01A517", text("I'll look that up."), 3000, 200));
+                b.append(lines.assistant(SESSION, "msg_01A517", toolUse("toolu_01", "WebSearch",
+                        "{\"query\":\"news today\"}"), 3000, 200));
+                b.append(lines.toolResult(SESSION, "toolu_01", WORDS, null));
+                b.append(lines.assistant(SESSION, "msg_01B517", text, 3500, 800));
+                b.append(lines.result(SESSION, 2, WORDS, 6500, 1000).line());
             }
             case "claude-code-one-call" -> {
                 resp.setContentType("application/x-ndjson");
-                b.append(claudeInit());
-                b.append(claudeAssistant("msg_01C517", text, 3000, 9000));
-                b.append(claudeResult(1, 3000, 9000));
+                b.append(INIT);
+                b.append(lines.assistant(SESSION, "msg_01C517", text, 3000, 9000));
+                b.append(lines.result(SESSION, 1, WORDS, 3000, 9000).line());
             }
             case "vercel-two-steps" -> {
                 resp.setContentType("text/plain; charset=utf-8");
@@ -117,40 +103,31 @@ abstract class AbstractRound517 extends ShapedAnswerRound {
             case "claude-code-cut" -> {
                 // the run stopped (the process killed) after its second call's message: no result line
                 resp.setContentType("application/x-ndjson");
-                b.append(claudeInit());
-                b.append(claudeAssistant("msg_01D517", "{\"type\":\"tool_use\",\"id\":\"toolu_02\",\"name\":\"WebSearch\","
-                        + "\"input\":{\"query\":\"news today\"}}", 3000, 200));
-                b.append("{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"tool_use_id\":\"toolu_02\","
-                        + "\"type\":\"tool_result\",\"content\":" + q(WORDS) + "}]},\"parent_tool_use_id\":null," + SESSION
-                        + "}\n");
-                b.append(claudeAssistant("msg_01E517", text, 3500, 800));
+                b.append(INIT);
+                b.append(lines.assistant(SESSION, "msg_01D517", toolUse("toolu_02", "WebSearch",
+                        "{\"query\":\"news today\"}"), 3000, 200));
+                b.append(lines.toolResult(SESSION, "toolu_02", WORDS, null));
+                b.append(lines.assistant(SESSION, "msg_01E517", text, 3500, 800));
             }
             case "claude-code-partial" -> {
                 // --include-partial-messages: the raw Messages API events wrapped as stream_event, then the assembled
                 // assistant message and the result, all of one call
                 resp.setContentType("application/x-ndjson");
-                b.append(claudeInit());
-                String wrap = "{\"type\":\"stream_event\",\"event\":%s,\"parent_tool_use_id\":null,"
-                        + "\"uuid\":\"7d1c5e0a-517b-4a8e-b1f0-%012d\"," + SESSION + "}\n";
-                b.append(String.format(wrap, "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_01F517\","
-                        + "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],"
-                        + "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":" + claudeUsage(3000, 1) + "}}", 1));
-                b.append(String.format(wrap, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                        + "{\"type\":\"text\",\"text\":\"\"}}", 2));
-                b.append(String.format(wrap, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                        + "{\"type\":\"text_delta\",\"text\":" + q(WORDS) + "}}", 3));
-                b.append(String.format(wrap, "{\"type\":\"content_block_stop\",\"index\":0}", 4));
-                b.append(String.format(wrap, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                        + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":9000}}", 5));
-                b.append(String.format(wrap, "{\"type\":\"message_stop\"}", 6));
-                b.append(claudeAssistant("msg_01F517", text, 3000, 9000));
-                b.append(claudeResult(1, 3000, 9000));
+                b.append(INIT);
+                b.append(lines.event(SESSION, messageStart("msg_01F517", 3000), null));
+                b.append(lines.event(SESSION, blockStart(text("")), null));
+                b.append(lines.event(SESSION, blockDelta(textDelta(WORDS)), null));
+                b.append(lines.event(SESSION, blockStop(), null));
+                b.append(lines.event(SESSION, messageDelta("end_turn", 9000), null));
+                b.append(lines.event(SESSION, messageStop(), null));
+                b.append(lines.assistant(SESSION, "msg_01F517", text, 3000, 9000));
+                b.append(lines.result(SESSION, 1, WORDS, 3000, 9000).line());
             }
             case "claude-code-one-call-cut" -> {
                 // one call's assembled message, the run stopped before its result line
                 resp.setContentType("application/x-ndjson");
-                b.append(claudeInit());
-                b.append(claudeAssistant("msg_01G517", text, 3000, 9000));
+                b.append(INIT);
+                b.append(lines.assistant(SESSION, "msg_01G517", text, 3000, 9000));
             }
             case "vercel-cut" -> {
                 // the stream ended after the second step's finish, before the message's finish part

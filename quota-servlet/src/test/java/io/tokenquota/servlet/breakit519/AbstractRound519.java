@@ -1,7 +1,18 @@
 package io.tokenquota.servlet.breakit519;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockStart;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockStop;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.init;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageStart;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageStop;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.textDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.toolUse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -35,42 +46,17 @@ abstract class AbstractRound519 extends ShapedAnswerRound {
     static final String WORDS = "The committee met and agreed on the budget for next year. ";
     static final String SESSION = "\"session_id\":\"8f0e2b6c-519a-4c1e-9d55-3b2f1a0c7e41\"";
 
-    private int uuid;
+    static final String INIT = init(SESSION, "default", "Read", "WebSearch");
+
+    private final ClaudeCodeLines lines = new ClaudeCodeLines("3a9b7c10-519c-4d2e-8f11-", "7d1c5e0a-519b-4a8e-b1f0-");
 
     @Override
     protected String body(String shape) {
         throw new IllegalArgumentException(shape);
     }
 
-    private static String claudeUsage(int input, int output) {
-        return "{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":" + output + ",\"service_tier\":\"standard\"}";
-    }
-
     private String wrap(String event) {
-        return "{\"type\":\"stream_event\",\"event\":" + event + ",\"parent_tool_use_id\":null,"
-                + "\"uuid\":\"7d1c5e0a-519b-4a8e-b1f0-" + String.format("%012d", ++uuid) + "\"," + SESSION + "}\n";
-    }
-
-    private String claudeAssistant(String id, String content, int input, int output) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"claude-sonnet-4-20250514\",\"content\":[" + content + "],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(input, output) + "},\"parent_tool_use_id\":null,"
-                + "\"uuid\":\"3a9b7c10-519c-4d2e-8f11-" + String.format("%012d", ++uuid) + "\"," + SESSION + "}\n";
-    }
-
-    private static String claudeInit() {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + SESSION + ",\"tools\":[\"Read\","
-                + "\"WebSearch\"],\"mcp_servers\":[],\"model\":\"claude-sonnet-4-20250514\",\"permissionMode\":\"default\","
-                + "\"apiKeySource\":\"none\"}\n";
-    }
-
-    private static String claudeResult(int turns, int input, int output) {
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":9120,"
-                + "\"duration_api_ms\":8410,\"num_turns\":" + turns + ",\"result\":" + q(WORDS) + "," + SESSION
-                + ",\"total_cost_usd\":0.0345,\"usage\":{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,"
-                + "\"cache_read_input_tokens\":0,\"output_tokens\":" + output + ",\"server_tool_use\":"
-                + "{\"web_search_requests\":0},\"service_tier\":\"standard\"},\"permission_denials\":[]}\n";
+        return lines.event(SESSION, event, null);
     }
 
     /**
@@ -80,35 +66,34 @@ abstract class AbstractRound519 extends ShapedAnswerRound {
      */
     private String call(String id, String block, String delta, int input, int output, String stop) {
         StringBuilder b = new StringBuilder();
-        b.append(wrap("{\"type\":\"message_start\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\","
-                + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(input, 1) + "}}"));
-        b.append(wrap("{\"type\":\"content_block_start\",\"index\":0,\"content_block\":" + block + "}"));
-        b.append(wrap("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":" + delta + "}"));
-        b.append(wrap("{\"type\":\"content_block_stop\",\"index\":0}"));
-        String assembled = block.contains("\"text\"") ? "{\"type\":\"text\",\"text\":" + q(WORDS) + "}"
-                : "{\"type\":\"tool_use\",\"id\":\"toolu_01\",\"name\":\"WebSearch\",\"input\":{\"query\":\"news today\"}}";
-        b.append(claudeAssistant(id, assembled, input, 1));
-        b.append(wrap("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" + stop + "\",\"stop_sequence\":null},"
-                + "\"usage\":{\"output_tokens\":" + output + "}}"));
-        b.append(wrap("{\"type\":\"message_stop\"}"));
+        b.append(wrap(messageStart(id, input)));
+        b.append(wrap(blockStart(block)));
+        b.append(wrap(blockDelta(delta)));
+        b.append(wrap(blockStop()));
+        String assembled = block.contains("\"text\"") ? text(WORDS)
+                : toolUse("toolu_01", "WebSearch", "{\"query\":\"news today\"}");
+        b.append(lines.assistant(SESSION, id, assembled, input, 1));
+        b.append(wrap(messageDelta(stop, output)));
+        b.append(wrap(messageStop()));
         return b.toString();
     }
 
     private String oneCall() {
-        return claudeInit() + call("msg_01A519", "{\"type\":\"text\",\"text\":\"\"}",
-                "{\"type\":\"text_delta\",\"text\":" + q(WORDS) + "}", 3000, 9000, "end_turn");
+        return INIT + call("msg_01A519", text(""), textDelta(WORDS), 3000, 9000, "end_turn");
     }
 
     private String twoCalls() {
-        return claudeInit()
-                + call("msg_01B519", "{\"type\":\"tool_use\",\"id\":\"toolu_01\",\"name\":\"WebSearch\",\"input\":{}}",
+        return INIT
+                + call("msg_01B519", toolUse("toolu_01", "WebSearch", "{}"),
                         "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"query\\\": \\\"news today\\\"}\"}",
                         3000, 200, "tool_use")
                 + "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"tool_use_id\":\"toolu_01\","
                 + "\"type\":\"tool_result\",\"content\":" + q(WORDS) + "}]},\"parent_tool_use_id\":null," + SESSION + "}\n"
-                + call("msg_01C519", "{\"type\":\"text\",\"text\":\"\"}",
-                        "{\"type\":\"text_delta\",\"text\":" + q(WORDS) + "}", 3500, 800, "end_turn");
+                + call("msg_01C519", text(""), textDelta(WORDS), 3500, 800, "end_turn");
+    }
+
+    private String result(int turns, int input, int output) {
+        return lines.result(SESSION, turns, WORDS, input, output).line();
     }
 
     @Override
@@ -117,8 +102,8 @@ abstract class AbstractRound519 extends ShapedAnswerRound {
         switch (shape) {
             case "partial-one-call-cut" -> body = oneCall();
             case "partial-two-calls-cut" -> body = twoCalls();
-            case "partial-one-call" -> body = oneCall() + claudeResult(1, 3000, 9000);
-            case "partial-two-calls" -> body = twoCalls() + claudeResult(2, 6500, 1000);
+            case "partial-one-call" -> body = oneCall() + result(1, 3000, 9000);
+            case "partial-two-calls" -> body = twoCalls() + result(2, 6500, 1000);
             default -> {
                 return false;
             }

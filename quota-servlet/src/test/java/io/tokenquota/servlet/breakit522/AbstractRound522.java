@@ -1,7 +1,18 @@
 package io.tokenquota.servlet.breakit522;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockStart;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.blockStop;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.init;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageStart;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.messageStop;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.textDelta;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.toolUse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -36,59 +47,27 @@ abstract class AbstractRound522 extends ShapedAnswerRound {
             + "\"Research the two vendors' offers and compare them.\"}]}";
     static final String WORDS = "Vendor one offers a three-year contract with support included at a flat rate. ";
     static final String SESSION = "\"session_id\":\"4c2a9e7d-522a-4b1f-8e3c-6d0b5a7f1e22\"";
+    static final String INIT = init(SESSION, "default", "Task", "Read", "WebSearch");
 
-    private int uuid;
+    private final ClaudeCodeLines lines = new ClaudeCodeLines("3a9b7c10-522c-4d2e-8f11-", "7d1c5e0a-522b-4a8e-b1f0-");
 
     @Override
     protected String body(String shape) {
         throw new IllegalArgumentException(shape);
     }
 
-    private static String claudeUsage(int input, int output) {
-        return "{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":" + output + ",\"service_tier\":\"standard\"}";
-    }
-
-    private static String parent(String toolUse) {
-        return toolUse == null ? "null" : "\"" + toolUse + "\"";
-    }
-
     private String wrap(String event, String toolUse) {
-        return "{\"type\":\"stream_event\",\"event\":" + event + ",\"parent_tool_use_id\":" + parent(toolUse) + ","
-                + "\"uuid\":\"7d1c5e0a-522b-4a8e-b1f0-" + String.format("%012d", ++uuid) + "\"," + SESSION + "}\n";
+        return lines.event(SESSION, event, toolUse);
     }
 
-    private String assistant(String id, String content, int input, String toolUse) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"claude-sonnet-4-20250514\",\"content\":[" + content + "],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(input, 1) + "},\"parent_tool_use_id\":"
-                + parent(toolUse) + ",\"uuid\":\"3a9b7c10-522c-4d2e-8f11-" + String.format("%012d", ++uuid) + "\","
-                + SESSION + "}\n";
-    }
-
-    private static String init() {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + SESSION + ",\"tools\":[\"Task\","
-                + "\"Read\",\"WebSearch\"],\"mcp_servers\":[],\"model\":\"claude-sonnet-4-20250514\","
-                + "\"permissionMode\":\"default\",\"apiKeySource\":\"none\"}\n";
-    }
-
-    private static String result(int turns, int input, int output) {
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":21120,"
-                + "\"duration_api_ms\":19410,\"num_turns\":" + turns + ",\"result\":" + q(WORDS) + "," + SESSION
-                + ",\"total_cost_usd\":0.1345,\"usage\":{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,"
-                + "\"cache_read_input_tokens\":0,\"output_tokens\":" + output + ",\"server_tool_use\":"
-                + "{\"web_search_requests\":0},\"service_tier\":\"standard\"},\"permission_denials\":[]}\n";
+    private String result(int turns, int input, int output) {
+        return lines.result(SESSION, turns, WORDS, input, output).took(21120, 19410).cost("0.1345").line();
     }
 
     /** A call's opening: its message_start (usage the snapshot, output 1) and its one text block. */
     private String start(String id, int input, String toolUse) {
-        return wrap("{\"type\":\"message_start\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\","
-                + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(input, 1) + "}}", toolUse)
-                + wrap("{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
-                        toolUse)
-                + wrap("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
-                        + q(WORDS) + "}}", toolUse);
+        return wrap(messageStart(id, input), toolUse) + wrap(blockStart(text("")), toolUse)
+                + wrap(blockDelta(textDelta(WORDS)), toolUse);
     }
 
     /**
@@ -96,27 +75,23 @@ abstract class AbstractRound522 extends ShapedAnswerRound {
      * writes it before the message_delta), the message_delta with the call's cumulative output, message_stop.
      */
     private String end(String id, int input, int output, String toolUse) {
-        return wrap("{\"type\":\"content_block_stop\",\"index\":0}", toolUse)
-                + assistant(id, "{\"type\":\"text\",\"text\":" + q(WORDS) + "}", input, toolUse)
-                + wrap("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
-                        + "\"usage\":{\"output_tokens\":" + output + "}}", toolUse)
-                + wrap("{\"type\":\"message_stop\"}", toolUse);
+        return wrap(blockStop(), toolUse)
+                + lines.assistant(SESSION, id, text(WORDS), null, input, 1, toolUse)
+                + wrap(messageDelta("end_turn", output), toolUse)
+                + wrap(messageStop(), toolUse);
     }
 
     /** The main thread's call asking for two subagents (two Task tool_uses): 3,000 in, 300 out. */
     private String mainCall() {
         String id = "msg_01M522";
-        String tasks = "{\"type\":\"tool_use\",\"id\":\"toolu_01A522\",\"name\":\"Task\",\"input\":{\"description\":"
-                + "\"Vendor one\",\"prompt\":\"Summarise vendor one's offer\",\"subagent_type\":\"general-purpose\"}},"
-                + "{\"type\":\"tool_use\",\"id\":\"toolu_01B522\",\"name\":\"Task\",\"input\":{\"description\":"
-                + "\"Vendor two\",\"prompt\":\"Summarise vendor two's offer\",\"subagent_type\":\"general-purpose\"}}";
-        return wrap("{\"type\":\"message_start\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\","
-                + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(3000, 1) + "}}", null)
-                + assistant(id, tasks, 3000, null)
-                + wrap("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
-                        + "\"usage\":{\"output_tokens\":300}}", null)
-                + wrap("{\"type\":\"message_stop\"}", null);
+        String tasks = toolUse("toolu_01A522", "Task", "{\"description\":\"Vendor one\",\"prompt\":\"Summarise vendor "
+                + "one's offer\",\"subagent_type\":\"general-purpose\"}") + ","
+                + toolUse("toolu_01B522", "Task", "{\"description\":\"Vendor two\",\"prompt\":\"Summarise vendor two's "
+                + "offer\",\"subagent_type\":\"general-purpose\"}");
+        return wrap(messageStart(id, 3000), null)
+                + lines.assistant(SESSION, id, tasks, null, 3000, 1, null)
+                + wrap(messageDelta("tool_use", 300), null)
+                + wrap(messageStop(), null);
     }
 
     private static final String A = "toolu_01A522";
@@ -124,14 +99,14 @@ abstract class AbstractRound522 extends ShapedAnswerRound {
 
     /** The two subagents at once: their events interleaved on the CLI's one stdout. */
     private String concurrent() {
-        return init() + mainCall()
+        return INIT + mainCall()
                 + start("msg_01SA522", 2000, A) + start("msg_01SB522", 2500, B)
                 + end("msg_01SA522", 2000, 6000, A) + end("msg_01SB522", 2500, 5000, B);
     }
 
     /** The same two subagents one after the other. */
     private String sequential() {
-        return init() + mainCall()
+        return INIT + mainCall()
                 + start("msg_01SA522", 2000, A) + end("msg_01SA522", 2000, 6000, A)
                 + start("msg_01SB522", 2500, B) + end("msg_01SB522", 2500, 5000, B);
     }

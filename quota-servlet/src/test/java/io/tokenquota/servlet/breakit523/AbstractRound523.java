@@ -1,7 +1,14 @@
 package io.tokenquota.servlet.breakit523;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.HAIKU;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.SONNET;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.init;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.modelUsage;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.toolUse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -36,54 +43,22 @@ abstract class AbstractRound523 extends ShapedAnswerRound {
             + "\"Summarize the release notes at https://example.com/notes\"}]}";
     static final String WORDS = "The release adds streaming uploads and fixes the retry loop in the client. ";
     static final String SESSION = "\"session_id\":\"2c4e6a80-523a-4b1c-9d2e-5f7a9c1e3b50\"";
-    static final String SONNET = "claude-sonnet-4-20250514";
-    static final String HAIKU = "claude-3-5-haiku-20241022";
 
-    private int uuid;
+    private final ClaudeCodeLines lines = new ClaudeCodeLines("5b8d1f20-523b-4c6d-8e0f-");
 
     @Override
     protected String body(String shape) {
         throw new IllegalArgumentException(shape);
     }
 
-    private String uuid() {
-        return "\"uuid\":\"5b8d1f20-523b-4c6d-8e0f-" + String.format("%012d", ++uuid) + "\"";
-    }
-
-    private static String claudeUsage(int input, int output) {
-        return "{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":" + output + ",\"service_tier\":\"standard\"}";
-    }
-
-    private static String claudeInit() {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + SESSION + ",\"tools\":[\"Read\","
-                + "\"WebFetch\"],\"mcp_servers\":[],\"model\":\"" + SONNET + "\",\"permissionMode\":\"default\","
-                + "\"apiKeySource\":\"none\"}\n";
-    }
-
-    private String claudeAssistant(String id, String content, int input, int output, String stop) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"" + SONNET + "\",\"content\":[" + content + "],\"stop_reason\":\"" + stop + "\","
-                + "\"stop_sequence\":null,\"usage\":" + claudeUsage(input, output) + "},\"parent_tool_use_id\":null,"
-                + uuid() + "," + SESSION + "}\n";
-    }
-
     /** The main loop as stream-json writes it: a WebFetch call, its result, the answer. */
     private String mainLoop() {
-        return claudeInit()
-                + claudeAssistant("msg_01A523", "{\"type\":\"tool_use\",\"id\":\"toolu_01F523\",\"name\":\"WebFetch\","
-                        + "\"input\":{\"url\":\"https://example.com/notes\",\"prompt\":\"List the changes\"}}",
-                        3000, 200, "tool_use")
-                + "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"tool_use_id\":\"toolu_01F523\","
-                + "\"type\":\"tool_result\",\"content\":" + q(WORDS) + "}]},\"parent_tool_use_id\":null," + uuid() + ","
-                + SESSION + "}\n"
-                + claudeAssistant("msg_01B523", "{\"type\":\"text\",\"text\":" + q(WORDS) + "}", 3500, 800, "end_turn");
-    }
-
-    private static String modelEntry(String model, int input, int output, String cost) {
-        return q(model) + ":{\"inputTokens\":" + input + ",\"outputTokens\":" + output + ",\"cacheReadInputTokens\":0,"
-                + "\"cacheCreationInputTokens\":0,\"webSearchRequests\":0,\"costUSD\":" + cost
-                + ",\"contextWindow\":200000}";
+        return init(SESSION, "default", "Read", "WebFetch")
+                + lines.assistant(SESSION, "msg_01A523", toolUse("toolu_01F523", "WebFetch",
+                        "{\"url\":\"https://example.com/notes\",\"prompt\":\"List the changes\"}"), "tool_use",
+                        3000, 200, null)
+                + lines.toolResult(SESSION, "toolu_01F523", WORDS, null)
+                + lines.assistant(SESSION, "msg_01B523", text(WORDS), "end_turn", 3500, 800, null);
     }
 
     /**
@@ -92,14 +67,10 @@ abstract class AbstractRound523 extends ShapedAnswerRound {
      * (Sonnet 4 $3 / $15, Haiku 3.5 $0.80 / $4 a million tokens).
      */
     private String claudeResult(boolean helper) {
-        String models = modelEntry(SONNET, 6500, 1000, "0.0345")
-                + (helper ? "," + modelEntry(HAIKU, 9000, 400, "0.0088") : "");
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":14230,"
-                + "\"duration_api_ms\":12880,\"num_turns\":2,\"result\":" + q(WORDS) + "," + SESSION
-                + ",\"total_cost_usd\":" + (helper ? "0.0433" : "0.0345") + ",\"usage\":{\"input_tokens\":6500,"
-                + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1000,"
-                + "\"server_tool_use\":{\"web_search_requests\":0,\"web_fetch_requests\":0},\"service_tier\":\"standard\"},"
-                + "\"modelUsage\":{" + models + "},\"permission_denials\":[]," + uuid() + "}\n";
+        String models = modelUsage(SONNET, 6500, 1000, "0.0345")
+                + (helper ? "," + modelUsage(HAIKU, 9000, 400, "0.0088") : "");
+        return lines.result(SESSION, 2, WORDS, 6500, 1000).took(14230, 12880).cost(helper ? "0.0433" : "0.0345")
+                .webFetches().modelUsage(models).withUuid().line();
     }
 
     @Override

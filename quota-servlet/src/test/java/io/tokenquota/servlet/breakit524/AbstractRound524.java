@@ -1,7 +1,13 @@
 package io.tokenquota.servlet.breakit524;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.HAIKU;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.SONNET;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.modelUsage;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.toolUse;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -41,10 +47,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 abstract class AbstractRound524 extends ShapedAnswerRound {
     static final String CHAT = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"What happened today?\"}]}";
     static final String WORDS = "The committee met and agreed on the budget for next year. ";
-    static final String MAIN = "claude-sonnet-4-20250514";
-    static final String HELPER = "claude-3-5-haiku-20241022";
+    static final String MAIN = SONNET;
+    static final String HELPER = HAIKU;
 
-    private int uuid;
+    private final ClaudeCodeLines lines = new ClaudeCodeLines("3a9b7c10-524c-4d2e-8f11-");
 
     @Override
     protected String body(String shape) {
@@ -55,60 +61,25 @@ abstract class AbstractRound524 extends ShapedAnswerRound {
         return "\"session_id\":\"8f0e2b6c-524" + run + "-4c1e-9d55-3b2f1a0c7e41\"";
     }
 
-    private String uuid() {
-        return "\"uuid\":\"3a9b7c10-524c-4d2e-8f11-" + String.format("%012d", ++uuid) + "\"";
-    }
-
-    private static String claudeUsage(int input, int output) {
-        return "{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":" + output + ",\"service_tier\":\"standard\"}";
-    }
-
     private static String init(char run) {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + session(run) + ",\"tools\":[\"Task\","
-                + "\"WebFetch\",\"WebSearch\"],\"mcp_servers\":[],\"model\":\"" + MAIN + "\",\"permissionMode\":\"default\","
-                + "\"apiKeySource\":\"none\"}\n";
+        return ClaudeCodeLines.init(session(run), "default", "Task", "WebFetch", "WebSearch");
     }
 
     private String assistant(char run, String id, String content, int input, int output, String parent) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"" + MAIN + "\",\"content\":[" + content + "],\"stop_reason\":null,\"stop_sequence\":null,"
-                + "\"usage\":" + claudeUsage(input, output) + "},\"parent_tool_use_id\":" + parent + "," + uuid() + ","
-                + session(run) + "}\n";
+        return lines.assistant(session(run), id, content, null, input, output, parent);
     }
 
     private String toolResult(char run, String toolUseId, String parent) {
-        return "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"tool_use_id\":\"" + toolUseId + "\","
-                + "\"type\":\"tool_result\",\"content\":" + q(WORDS) + "}]},\"parent_tool_use_id\":" + parent + ","
-                + uuid() + "," + session(run) + "}\n";
-    }
-
-    private static String modelUsage(String model, int input, int output, String cost) {
-        return q(model) + ":{\"inputTokens\":" + input + ",\"outputTokens\":" + output + ",\"cacheReadInputTokens\":0,"
-                + "\"cacheCreationInputTokens\":0,\"webSearchRequests\":0,\"costUSD\":" + cost
-                + ",\"contextWindow\":200000}";
+        return lines.toolResult(session(run), toolUseId, WORDS, parent);
     }
 
     private String result(char run, int turns, int input, int output, String... models) {
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":9120,"
-                + "\"duration_api_ms\":8410,\"num_turns\":" + turns + ",\"result\":" + q(WORDS) + "," + session(run)
-                + ",\"total_cost_usd\":0.0345,\"usage\":{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,"
-                + "\"cache_read_input_tokens\":0,\"output_tokens\":" + output + ",\"server_tool_use\":"
-                + "{\"web_search_requests\":0},\"service_tier\":\"standard\"},\"modelUsage\":{" + String.join(",", models)
-                + "},\"permission_denials\":[]," + uuid() + "}\n";
-    }
-
-    private static String text() {
-        return "{\"type\":\"text\",\"text\":" + q(WORDS) + "}";
-    }
-
-    private static String toolUse(String id, String name, String input) {
-        return "{\"type\":\"tool_use\",\"id\":\"" + id + "\",\"name\":\"" + name + "\",\"input\":" + input + "}";
+        return lines.result(session(run), turns, WORDS, input, output).modelUsage(models).withUuid().line();
     }
 
     /** One run of one call, 3,000 + 9,000; its assistant line carries the snapshot ({@code output} 1) or the full count. */
     private String runOfOneCall(char run, String id, int input, int output, boolean snapshot) {
-        return init(run) + assistant(run, id, text(), input, snapshot ? 1 : output, "null")
+        return init(run) + assistant(run, id, text(WORDS), input, snapshot ? 1 : output, null)
                 + result(run, 1, input, output, modelUsage(MAIN, input, output, "0.144"));
     }
 
@@ -131,10 +102,10 @@ abstract class AbstractRound524 extends ShapedAnswerRound {
         String[] models = tool.equals("helper") && inModelUsage
                 ? new String[] {mainModel, modelUsage(HELPER, 20000, 400, "0.0176")} : new String[] {mainModel};
         return init(r)
-                + assistant(r, "msg_01A524", "{\"type\":\"text\",\"text\":\"I'll look that up.\"}", 3000, 200, "null")
-                + assistant(r, "msg_01A524", call, 3000, 200, "null")
-                + toolResult(r, call.contains("toolu_01F") ? "toolu_01F" : "toolu_01T", "null")
-                + assistant(r, "msg_01B524", text(), 3500, 800, "null")
+                + assistant(r, "msg_01A524", text("I'll look that up."), 3000, 200, null)
+                + assistant(r, "msg_01A524", call, 3000, 200, null)
+                + toolResult(r, call.contains("toolu_01F") ? "toolu_01F" : "toolu_01T", null)
+                + assistant(r, "msg_01B524", text(WORDS), 3500, 800, null)
                 + result(r, 2, 6500, 1000, models);
     }
 
@@ -147,15 +118,15 @@ abstract class AbstractRound524 extends ShapedAnswerRound {
         char r = 's';
         String task = toolUse("toolu_01S", "Task", "{\"description\":\"Research the news\",\"prompt\":\"Find today's "
                 + "news\",\"subagent_type\":\"general-purpose\"}");
-        String parent = "\"toolu_01S\"";
+        String parent = "toolu_01S";
         return init(r)
-                + assistant(r, "msg_01K524", task, 3000, 1, "null")
+                + assistant(r, "msg_01K524", task, 3000, 1, null)
                 + assistant(r, "msg_01L524", toolUse("toolu_01W", "WebSearch", "{\"query\":\"news today\"}"), 9000, 1,
                         parent)
                 + toolResult(r, "toolu_01W", parent)
-                + assistant(r, "msg_01M524", text(), 11000, 1, parent)
-                + toolResult(r, "toolu_01S", "null")
-                + assistant(r, "msg_01N524", text(), 3500, 1, "null")
+                + assistant(r, "msg_01M524", text(WORDS), 11000, 1, parent)
+                + toolResult(r, "toolu_01S", null)
+                + assistant(r, "msg_01N524", text(WORDS), 3500, 1, null)
                 + result(r, 2, 6500, 1000, modelUsage(MAIN, 6500 + 20000, 1000 + 4000, "0.1545"));
     }
 
@@ -166,17 +137,13 @@ abstract class AbstractRound524 extends ShapedAnswerRound {
     private String errorMaxTurns() {
         char r = 'm';
         return init(r)
-                + assistant(r, "msg_01P524", toolUse("toolu_01X", "WebSearch", "{\"query\":\"news\"}"), 3000, 1, "null")
-                + toolResult(r, "toolu_01X", "null")
+                + assistant(r, "msg_01P524", toolUse("toolu_01X", "WebSearch", "{\"query\":\"news\"}"), 3000, 1, null)
+                + toolResult(r, "toolu_01X", null)
                 + assistant(r, "msg_01Q524", toolUse("toolu_01Y", "WebSearch", "{\"query\":\"more news\"}"), 3500, 1,
-                        "null")
-                + toolResult(r, "toolu_01Y", "null")
-                + "{\"type\":\"result\",\"subtype\":\"error_max_turns\",\"is_error\":true,\"duration_ms\":9120,"
-                + "\"duration_api_ms\":8410,\"num_turns\":2," + session(r) + ",\"total_cost_usd\":0.0345,\"usage\":"
-                + "{\"input_tokens\":6500,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":1000,\"server_tool_use\":{\"web_search_requests\":0},\"service_tier\":\"standard\"},"
-                + "\"modelUsage\":{" + modelUsage(MAIN, 6500, 1000, "0.0345") + "},\"permission_denials\":[],"
-                + "\"errors\":[\"Reached maximum number of turns (2)\"]," + uuid() + "}\n";
+                        null)
+                + toolResult(r, "toolu_01Y", null)
+                + lines.result(session(r), 2, WORDS, 6500, 1000).modelUsage(modelUsage(MAIN, 6500, 1000, "0.0345"))
+                        .error("error_max_turns", "Reached maximum number of turns (2)").withUuid().line();
     }
 
     @Override

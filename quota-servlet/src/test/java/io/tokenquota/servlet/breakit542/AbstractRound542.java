@@ -1,7 +1,11 @@
 package io.tokenquota.servlet.breakit542;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.SONNET;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.modelUsage;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -36,9 +40,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 abstract class AbstractRound542 extends ShapedAnswerRound {
     static final String CHAT = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Fix the failing test.\"}]}";
     static final String WORDS = "The test now passes after the off-by-one in the loop bound was fixed. ";
-    static final String MAIN = "claude-sonnet-4-20250514";
+    static final String MAIN = SONNET;
 
-    private int uuid;
+    private final ClaudeCodeLines lines = new ClaudeCodeLines("6c1e9a20-542c-4d2e-8f11-");
 
     @Override
     protected String body(String shape) {
@@ -49,52 +53,26 @@ abstract class AbstractRound542 extends ShapedAnswerRound {
         return "\"session_id\":\"2d7c1f0a-542" + run + "-4b6e-8c3d-5e9f1a2b3c4d\"";
     }
 
-    private String uuid() {
-        return "\"uuid\":\"6c1e9a20-542c-4d2e-8f11-" + String.format("%012d", ++uuid) + "\"";
-    }
-
-    private static String claudeUsage(int input, int output) {
-        return "{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,"
-                + "\"output_tokens\":" + output + ",\"service_tier\":\"standard\"}";
-    }
-
     /** The init line every CLI process writes first (SDKSystemMessage, subtype init). */
     private static String init(char run) {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + session(run) + ",\"tools\":[\"Bash\","
-                + "\"Read\",\"Edit\"],\"mcp_servers\":[],\"model\":\"" + MAIN + "\",\"permissionMode\":\"acceptEdits\","
-                + "\"apiKeySource\":\"none\"}\n";
+        return ClaudeCodeLines.init(session(run), "acceptEdits", "Bash", "Read", "Edit");
     }
 
     private String assistant(char run, String id, String content, int input, int output) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"" + MAIN + "\",\"content\":[" + content + "],\"stop_reason\":null,\"stop_sequence\":null,"
-                + "\"usage\":" + claudeUsage(input, output) + "},\"parent_tool_use_id\":null," + uuid() + ","
-                + session(run) + "}\n";
+        return lines.assistant(session(run), id, content, input, output);
     }
 
     private String toolResult(char run, String toolUseId) {
-        return "{\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":[{\"tool_use_id\":\"" + toolUseId + "\","
-                + "\"type\":\"tool_result\",\"content\":\"ok\"}]},\"parent_tool_use_id\":null," + uuid() + ","
-                + session(run) + "}\n";
+        return lines.toolResult(session(run), toolUseId, "ok", null);
     }
 
     private String result(char run, int turns, long input, long output) {
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":9120,"
-                + "\"duration_api_ms\":8410,\"num_turns\":" + turns + ",\"result\":" + q(WORDS) + "," + session(run)
-                + ",\"total_cost_usd\":0.0345,\"usage\":{\"input_tokens\":" + input + ",\"cache_creation_input_tokens\":0,"
-                + "\"cache_read_input_tokens\":0,\"output_tokens\":" + output + ",\"server_tool_use\":"
-                + "{\"web_search_requests\":0},\"service_tier\":\"standard\"},\"modelUsage\":{" + q(MAIN)
-                + ":{\"inputTokens\":" + input + ",\"outputTokens\":" + output + ",\"cacheReadInputTokens\":0,"
-                + "\"cacheCreationInputTokens\":0,\"webSearchRequests\":0,\"costUSD\":0.0345,\"contextWindow\":200000}},"
-                + "\"permission_denials\":[]," + uuid() + "}\n";
-    }
-
-    private static String text() {
-        return "{\"type\":\"text\",\"text\":" + q(WORDS) + "}";
+        return lines.result(session(run), turns, WORDS, input, output)
+                .modelUsage(modelUsage(MAIN, input, output, "0.0345")).withUuid().line();
     }
 
     private static String toolUse(String id) {
-        return "{\"type\":\"tool_use\",\"id\":\"" + id + "\",\"name\":\"Bash\",\"input\":{\"command\":\"mvn -q test\"}}";
+        return ClaudeCodeLines.toolUse(id, "Bash", "{\"command\":\"mvn -q test\"}");
     }
 
     /**
@@ -105,9 +83,9 @@ abstract class AbstractRound542 extends ShapedAnswerRound {
      */
     private String twoCalls(boolean processes, boolean snapshot) {
         char r = 'r';
-        String first = init(r) + assistant(r, "msg_01A542", text(), 3000, snapshot ? 1 : 9000)
+        String first = init(r) + assistant(r, "msg_01A542", text(WORDS), 3000, snapshot ? 1 : 9000)
                 + result(r, 1, 3000, 9000);
-        String second = assistant(r, "msg_01B542", text(), 12600, snapshot ? 1 : 800);
+        String second = assistant(r, "msg_01B542", text(WORDS), 12600, snapshot ? 1 : 800);
         return processes ? first + init(r) + second + result(r, 1, 12600, 800)
                 : first + second + result(r, 2, 3000 + 12600, 9000 + 800);
     }
@@ -121,7 +99,7 @@ abstract class AbstractRound542 extends ShapedAnswerRound {
         StringBuilder b = new StringBuilder(init(r));
         for (int i = 0; i < calls; i++) {
             String id = String.format("msg_01L542%06d", i);
-            b.append(assistant(r, id, text(), 100, 1));
+            b.append(assistant(r, id, text(WORDS), 100, 1));
             if (i < calls - 1) {
                 String tool = String.format("toolu_01L542%06d", i);
                 b.append(assistant(r, id, toolUse(tool), 100, 1)).append(toolResult(r, tool));

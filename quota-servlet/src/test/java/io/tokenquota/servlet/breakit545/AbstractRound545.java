@@ -1,11 +1,17 @@
 package io.tokenquota.servlet.breakit545;
 
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.SONNET;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.init;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.modelUsage;
+import static io.tokenquota.servlet.testing.ClaudeCodeLines.text;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.servlet.testing.ClaudeCodeLines;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -32,52 +38,34 @@ import org.junit.jupiter.params.provider.ValueSource;
 abstract class AbstractRound545 extends ShapedAnswerRound {
     static final String CHAT = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Fix the failing test.\"}]}";
     static final String WORDS = "The test now passes after the off-by-one in the loop bound was fixed. ";
-    static final String MAIN = "claude-sonnet-4-20250514";
+    static final String MAIN = SONNET;
     static final String SESSION = "\"session_id\":\"9a3e5c71-5450-4c1d-9e2f-7b8a6d4c3e21\"";
+    /** The init line the CLI writes (at each turn of a streaming-input process too). */
+    static final String INIT = init(SESSION, "acceptEdits", List.of("compact", "context", "cost"), "Bash", "Read",
+            "Edit");
 
-    private int uuid;
+    private final ClaudeCodeLines lines = new ClaudeCodeLines("5e0d7b31-545c-4a9e-b2f7-");
 
     @Override
     protected String body(String shape) {
         throw new IllegalArgumentException(shape);
     }
 
-    private String uuid() {
-        return "\"uuid\":\"5e0d7b31-545c-4a9e-b2f7-" + String.format("%012d", ++uuid) + "\"";
-    }
-
-    /** The init line the CLI writes (at each turn of a streaming-input process too). */
-    private static String init() {
-        return "{\"type\":\"system\",\"subtype\":\"init\",\"cwd\":\"/srv/agent\"," + SESSION + ",\"tools\":[\"Bash\","
-                + "\"Read\",\"Edit\"],\"mcp_servers\":[],\"model\":\"" + MAIN + "\",\"permissionMode\":\"acceptEdits\","
-                + "\"slash_commands\":[\"compact\",\"context\",\"cost\"],\"apiKeySource\":\"none\"}\n";
-    }
-
     /** SDKCompactBoundaryMessage: the conversation was summarised, manually ({@code /compact}) or automatically. */
     private String compactBoundary(String trigger, long preTokens) {
-        return "{\"type\":\"system\",\"subtype\":\"compact_boundary\"," + uuid() + "," + SESSION
+        return "{\"type\":\"system\",\"subtype\":\"compact_boundary\"," + lines.uuid() + "," + SESSION
                 + ",\"compact_metadata\":{\"trigger\":\"" + trigger + "\",\"pre_tokens\":" + preTokens + "}}\n";
     }
 
     /** An assistant line with the message_start snapshot: the call's input, output 1. */
     private String assistant(String id, int input) {
-        return "{\"type\":\"assistant\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\",\"role\":\"assistant\","
-                + "\"model\":\"" + MAIN + "\",\"content\":[{\"type\":\"text\",\"text\":" + q(WORDS) + "}],"
-                + "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":" + input
-                + ",\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1,"
-                + "\"service_tier\":\"standard\"}},\"parent_tool_use_id\":null," + uuid() + "," + SESSION + "}\n";
+        return lines.assistant(SESSION, id, text(WORDS), input, 1);
     }
 
     /** A result: {@code usage} as given, {@code modelUsage} the process's running total. */
     private String result(int turns, long usageIn, long usageOut, long modelIn, long modelOut) {
-        return "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"duration_ms\":9120,"
-                + "\"duration_api_ms\":8410,\"num_turns\":" + turns + ",\"result\":" + q(WORDS) + "," + SESSION
-                + ",\"total_cost_usd\":0.0911,\"usage\":{\"input_tokens\":" + usageIn + ",\"cache_creation_input_tokens\":0,"
-                + "\"cache_read_input_tokens\":0,\"output_tokens\":" + usageOut + ",\"server_tool_use\":"
-                + "{\"web_search_requests\":0},\"service_tier\":\"standard\"},\"modelUsage\":{" + q(MAIN)
-                + ":{\"inputTokens\":" + modelIn + ",\"outputTokens\":" + modelOut + ",\"cacheReadInputTokens\":0,"
-                + "\"cacheCreationInputTokens\":0,\"webSearchRequests\":0,\"costUSD\":0.0911,\"contextWindow\":200000}},"
-                + "\"permission_denials\":[]," + uuid() + "}\n";
+        return lines.result(SESSION, turns, WORDS, usageIn, usageOut).cost("0.0911")
+                .modelUsage(modelUsage(MAIN, modelIn, modelOut, "0.0911")).withUuid().line();
     }
 
     /**
@@ -89,14 +77,14 @@ abstract class AbstractRound545 extends ShapedAnswerRound {
      * total like its {@code modelUsage}.
      */
     private String compacted(boolean manual, boolean zeroUsage) {
-        StringBuilder b = new StringBuilder(init()).append(assistant("msg_01A545", 3000))
+        StringBuilder b = new StringBuilder(INIT).append(assistant("msg_01A545", 3000))
                 .append(result(1, 3000, 9000, 3000, 9000));
         if (manual) {
-            b.append(init()).append(compactBoundary("manual", 12000))
+            b.append(INIT).append(compactBoundary("manual", 12000))
                     .append(result(0, zeroUsage ? 0 : 15000, zeroUsage ? 0 : 9600, 15000, 9600))
-                    .append(init());
+                    .append(INIT);
         } else {
-            b.append(init()).append(compactBoundary("auto", 12000));
+            b.append(INIT).append(compactBoundary("auto", 12000));
         }
         return b.append(assistant("msg_01C545", 2500))
                 .append(result(1, zeroUsage ? 2500 : 17500, zeroUsage ? 700 : 10300, 17500, 10300)).toString();
@@ -104,8 +92,8 @@ abstract class AbstractRound545 extends ShapedAnswerRound {
 
     /** One process, two turns without compaction: 3,000 + 9,000 and 14,000 + 700 (26,700). */
     private String twoTurns(boolean zeroUsage) {
-        return init() + assistant("msg_01A545", 3000) + result(1, 3000, 9000, 3000, 9000)
-                + init() + assistant("msg_01B545", 14000)
+        return INIT + assistant("msg_01A545", 3000) + result(1, 3000, 9000, 3000, 9000)
+                + INIT + assistant("msg_01B545", 14000)
                 + result(1, zeroUsage ? 14000 : 17000, zeroUsage ? 700 : 9700, 17000, 9700);
     }
 
