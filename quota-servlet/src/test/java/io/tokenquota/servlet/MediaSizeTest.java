@@ -101,7 +101,10 @@ class MediaSizeTest {
         StringBuilder pdf = new StringBuilder("%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
                 + "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] /Count 5 >> endobj\n");
         pdf.append("3 0 obj << /Type /Page /Parent 2 0 R >> endobj\n4 0 obj <</Type/Page/Parent 2 0 R>> endobj\n");
-        byte[] objects = "5 0 6 40 7 80 << /Type /Page >> << /Type /Page >> << /Type /Page >>".getBytes(StandardCharsets.ISO_8859_1);
+        // the header's pairs (number, offset from /First) place each object where it starts; objects are read by
+        // those offsets in any order, so they must be right (this header's offsets were once 40 and 80, past the
+        // data, read loosely only while offsets had to increase)
+        byte[] objects = "5 0 6 18 7 36 << /Type /Page >> << /Type /Page >> << /Type /Page >>".getBytes(StandardCharsets.ISO_8859_1);
         Deflater deflater = new Deflater();
         deflater.setInput(objects);
         deflater.finish();
@@ -109,7 +112,7 @@ class MediaSizeTest {
         int n = deflater.deflate(compressed);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(pdf.toString().getBytes(StandardCharsets.ISO_8859_1));
-        out.writeBytes("8 0 obj << /Type /ObjStm /N 3 /First 12 /Filter /FlateDecode >>\nstream\n".getBytes(StandardCharsets.ISO_8859_1));
+        out.writeBytes("8 0 obj << /Type /ObjStm /N 3 /First 14 /Filter /FlateDecode >>\nstream\n".getBytes(StandardCharsets.ISO_8859_1));
         out.write(compressed, 0, n);
         out.writeBytes("\nendstream\nendobj\n%%EOF\n".getBytes(StandardCharsets.ISO_8859_1));
         assertEquals(5, MediaSize.pdfPages(out.toByteArray()), "two pages in the file, three in its object stream; /Pages is not a page");
