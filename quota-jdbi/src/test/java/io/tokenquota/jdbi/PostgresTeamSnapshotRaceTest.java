@@ -24,7 +24,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * (EvalPlanQual). A balance check in that WHERE therefore dropped the team's row (10 tokens left as of
  * the snapshot) although the walk granted the calls on the row as locked (60 left): the members' rows
  * moved, the team's did not, and no hold or event was written. Made deterministic here: the statement
- * starts while the release holds the team's row, and the release commits once the statement waits.
+ * starts while the release holds the team's row, and the release commits once the statement waits. A plain
+ * user's combined take (one conditional update per subject, no walk) grants all of a subject's calls or none.
  */
 class PostgresTeamSnapshotRaceTest {
     @RegisterExtension
@@ -73,37 +74,71 @@ class PostgresTeamSnapshotRaceTest {
         assertEquals(0L, count("SELECT COUNT(*) FROM tq_event"));
     }
 
+    /**
+     * A plain user's combined take tests the balance in its update, as a single consume does: on the row as of
+     * its snapshot, and again on the newest version of a row another transaction changed meanwhile. A row drained
+     * meanwhile is re-checked on its newest version: nothing is granted past the balance, and nothing is written.
+     */
     @Test
-    void callsTakenTogetherWhileTheirAccountIsFreedAreGranted() throws Exception {
+    void callsTakenTogetherWhileTheirAccountIsDrainedAreNotGranted() throws Exception {
+        emptyLedger();
+        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
+                + " VALUES ('u', '" + MONTH + "', 100, 0, now(), now())");
+        // another transaction holds 90 of the 100; the statement's snapshot still has room for its 30
+        List<String> rows = raceAgainstRelease("u", -90, PostgresTeamSnapshotRaceTest::holdAndConsume);
+        assertEquals(List.of(), rows);
+        assertEquals(List.of("u:0/90"), accounts());
+        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(0L, count("SELECT COUNT(*) FROM tq_event"));
+    }
+
+    /**
+     * A row freed by a transaction that commits after the statement's snapshot is short of the calls' sum as of
+     * that snapshot: the statement grants none of them and writes nothing (no account moved without its calls'
+     * holds and events), and its callers run them alone, on a snapshot that sees the room.
+     */
+    @Test
+    void callsTakenTogetherWhileTheirAccountIsFreedChangeNothing() throws Exception {
         emptyLedger();
         exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
                 + " VALUES ('u', '" + MONTH + "', 100, 90, now(), now())");
-        Positional take = Positional.of(new Sql(Dialect.POSTGRESQL).takeTogetherInOneStatement);
-        List<String> rows = raceAgainstRelease("u", 50, c -> {
-            Instant now = Instant.now();
-            try (PreparedStatement ps = take.prepare(c,
-                    "subjectList", c.createArrayOf("varchar", new String[] {"u", "u"}),
-                    "tokenList", c.createArrayOf("bigint", new Long[] {10L, 20L}),
-                    "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
-                    "idList", c.createArrayOf("varchar", new String[] {"u-h1", null}),
-                    "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L, null}),
-                    "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
-                    "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
-                    "month", MONTH, "dbNow", now);
-                 ResultSet rs = ps.executeQuery()) {
-                List<String> out = new ArrayList<>();
-                while (rs.next()) {
-                    out.add(rs.getLong("ord") + ":" + rs.getLong("used") + "/" + rs.getLong("reserved"));
-                }
-                return out;
+        List<String> rows;
+        try (Connection release = DB.dataSource().getConnection()) {
+            release.setAutoCommit(false);
+            try (Statement s = release.createStatement()) {
+                s.executeUpdate("UPDATE tq_account SET reserved = reserved - 50 WHERE subject = 'u'");
             }
-        });
-        // a hold of 10 and a consume of 20, both within the 60 the release left
-        assertEquals(List.of("1:20/50", "2:20/50"), rows);
-        assertEquals(List.of("u:20/50"), accounts());
-        assertEquals(1L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
-        // the consume's event; the hold writes none
-        assertEquals(1L, count("SELECT COUNT(*) FROM tq_event"));
+            // the statement's snapshot: 10 left, not yet the 60 the release leaves
+            try (Connection c = DB.dataSource().getConnection()) {
+                rows = holdAndConsume(c);
+            }
+            release.commit();
+        }
+        assertEquals(List.of(), rows);
+        assertEquals(List.of("u:0/40"), accounts());
+        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(0L, count("SELECT COUNT(*) FROM tq_event"));
+    }
+
+    /** A hold of 10 and a consume of 20 of {@code u}, combined; each granted call's {@code ord:used/reserved}. */
+    private static List<String> holdAndConsume(Connection c) throws SQLException {
+        Positional take = Positional.of(new Sql(Dialect.POSTGRESQL).takeTogetherInOneStatement);
+        Instant now = Instant.now();
+        try (PreparedStatement ps = take.prepare(c,
+                "subjectList", c.createArrayOf("varchar", new String[] {"u", "u"}),
+                "tokenList", c.createArrayOf("bigint", new Long[] {10L, 20L}),
+                "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
+                "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L, null}),
+                "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                "month", MONTH, "dbNow", now);
+             ResultSet rs = ps.executeQuery()) {
+            List<String> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(rs.getLong("ord") + ":" + rs.getLong("used") + "/" + rs.getLong("reserved"));
+            }
+            return out;
+        }
     }
 
     private interface Work {
@@ -112,8 +147,8 @@ class PostgresTeamSnapshotRaceTest {
 
     /**
      * Runs {@code work} while another transaction has taken {@code tokens} off {@code subject}'s
-     * reserved: the work's statement takes its snapshot before that commits and waits for the row; the
-     * release commits once it waits.
+     * reserved (added, when negative): the work's statement takes its snapshot before that commits and
+     * waits for the row; the other transaction commits once it waits.
      */
     private static List<String> raceAgainstRelease(String subject, long tokens, Work work) throws Exception {
         try (Connection release = DB.dataSource().getConnection()) {
@@ -139,7 +174,7 @@ class PostgresTeamSnapshotRaceTest {
         }
     }
 
-    /** The class's two tests share one database: each starts from empty tables. */
+    /** The class's tests share one database: each starts from empty tables. */
     private static void emptyLedger() throws SQLException {
         JdbiQuotaStore.installSchema(DB.dataSource());
         exec("TRUNCATE tq_account, tq_reservation, tq_event");

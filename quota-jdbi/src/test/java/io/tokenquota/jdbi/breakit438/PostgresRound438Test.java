@@ -20,7 +20,6 @@ import io.tokenquota.testkit.MutableClock;
 import java.time.YearMonth;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -69,15 +68,6 @@ class PostgresRound438Test {
         return QuotaPolicy.builder().clock(MutableClock.at(MONTH, 10, 12)).defaultAllocation(10_000).build();
     }
 
-    private static Predicate<String> combinedFinish() {
-        // finish-together.sql; a lone commit's statement (commit.sql) begins "WITH kept AS"
-        return sql -> sql.stripLeading().startsWith("WITH calls AS");
-    }
-
-    private static Predicate<String> combinedTake() {
-        // take-together.sql; a lone take's statement (reserve.sql) begins "WITH account AS"
-        return sql -> sql.stripLeading().startsWith("WITH RECURSIVE calls AS");
-    }
 
     /** A hold of {@code subject} whose id falls in {@code lane} of the finish combiner. */
     private static Reservation holdInLane(JdbiQuotaStore store, String subject, int lane) {
@@ -107,7 +97,7 @@ class PostgresRound438Test {
         try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
-            ds.pauseBefore(combinedFinish(), endLeaderSession ? endedIdle() : conn -> { });
+            ds.pauseBefore(CombinerQueue.combinedFinish(false), endLeaderSession ? endedIdle() : conn -> { });
             AtomicReference<Object> first = new AtomicReference<>();
             AtomicReference<Object> second = new AtomicReference<>();
             AtomicReference<Object> third = new AtomicReference<>();
@@ -115,7 +105,7 @@ class PostgresRound438Test {
                     capturing(first, () -> web.commit(a.id(), 1_000)),
                     capturing(second, () -> web.commit(b.id(), 2_500)), () -> { },
                     capturing(third, () -> web.commit(c.id(), 2_000)));
-            assertTrue(ds.log().stream().anyMatch(combinedFinish()),
+            assertTrue(ds.log().stream().anyMatch(CombinerQueue.combinedFinish(false)),
                     () -> "the second and third commits ran as one combined statement: " + ds.log());
             assertEquals(1_000, ((Reservation) first.get()).charged(), () -> "first: " + first.get());
             assertTrue(second.get() instanceof Reservation,
@@ -188,7 +178,7 @@ class PostgresRound438Test {
         try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
-            ds.pauseBefore(combinedTake(), endLeaderSession ? endedIdle() : conn -> { });
+            ds.pauseBefore(CombinerQueue.combinedTake(false), endLeaderSession ? endedIdle() : conn -> { });
             AtomicReference<Object> first = new AtomicReference<>();
             AtomicReference<Object> second = new AtomicReference<>();
             AtomicReference<Object> third = new AtomicReference<>();
@@ -196,7 +186,7 @@ class PostgresRound438Test {
                     capturing(first, () -> web.reserve(locked, 1_000, null)),
                     capturing(second, () -> web.reserve(b, 2_500, null)), () -> { },
                     capturing(third, () -> web.reserve(c, 2_000, null)));
-            assertTrue(ds.log().stream().anyMatch(combinedTake()),
+            assertTrue(ds.log().stream().anyMatch(CombinerQueue.combinedTake(false)),
                     () -> "the second and third reserves ran as one combined statement: " + ds.log());
             assertTrue(first.get() instanceof Reservation, () -> "first: " + first.get());
             assertTrue(second.get() instanceof Reservation,

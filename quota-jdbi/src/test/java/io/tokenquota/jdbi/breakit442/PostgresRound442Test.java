@@ -116,9 +116,7 @@ class PostgresRound442Test {
         // first lock: the first call leads its lane and waits; second: the combined statement waits
         String firstLock = team ? teamSubject : a;
         String secondLock = team ? teamSubject : b;
-        Predicate<String> combined = team
-                ? sql -> sql.stripLeading().startsWith("WITH RECURSIVE calls AS") && sql.contains("team_event_id")
-                : sql -> sql.stripLeading().startsWith("WITH RECURSIVE calls AS") && !sql.contains("team_event_id");
+        Predicate<String> combined = CombinerQueue.combinedTake(team);
         String told;
         try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);

@@ -120,9 +120,8 @@ class PostgresRound444Test {
         String firstLock = team ? teamSubject : a;
         String secondLock = team ? teamSubject : b;
         Predicate<String> combined = switch (kind) {
-            case CONSUME, RESERVE -> sql -> sql.stripLeading().startsWith("WITH RECURSIVE calls AS")
-                    && sql.contains("team_event_id") == team;
-            case COMMIT -> sql -> sql.stripLeading().startsWith("WITH calls AS") && sql.contains("team_event_id") == team;
+            case CONSUME, RESERVE -> CombinerQueue.combinedTake(team);
+            case COMMIT -> CombinerQueue.combinedFinish(team);
         };
         long[] tokens = {1_000, 2_500, 2_000};
         Reservation[] holds = new Reservation[3];

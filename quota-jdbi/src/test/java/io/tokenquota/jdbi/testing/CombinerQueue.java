@@ -33,6 +33,19 @@ public final class CombinerQueue {
     private CombinerQueue() {
     }
 
+    /**
+     * Whether a statement the store sent is a combined take: {@code take-together.sql}, or a team's
+     * ({@code team-take-together.sql}); known by its list of calls, which no other statement unnests.
+     */
+    public static java.util.function.Predicate<String> combinedTake(boolean team) {
+        return sql -> sql.contains(team ? "AS t(subject, team, tokens," : "AS t(subject, tokens, endpoint,");
+    }
+
+    /** Whether a statement the store sent is a combined finish: {@code finish-together.sql}, or a team's. */
+    public static java.util.function.Predicate<String> combinedFinish(boolean team) {
+        return sql -> sql.contains("AS t(id, actual, model,") && sql.contains("team_event_id") == team;
+    }
+
     /** The combiner lane of {@code key} (a subject, or a hold's id), as {@code Combiner} masks its hash. */
     public static int lane(String key) {
         return key.hashCode() & (LANES - 1);
