@@ -16,12 +16,9 @@
 WITH calls AS (
     SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens,
            TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at
-      -- every list read through a scalar subquery, so that no plan sees a list's length: one generic plan
-      -- serves every batch (docs/storage.md, "One plan per statement")
-      FROM unnest((SELECT CAST(:idList AS VARCHAR[])), (SELECT CAST(:actualList AS BIGINT[])),
-                  (SELECT CAST(:modelList AS VARCHAR[])), (SELECT CAST(:inputList AS BIGINT[])),
-                  (SELECT CAST(:cachedList AS BIGINT[])), (SELECT CAST(:outputList AS BIGINT[])),
-                  (SELECT CAST(:reasoningList AS BIGINT[])), (SELECT CAST(:nowList AS BIGINT[])))
+      FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[]), CAST(:modelList AS VARCHAR[]),
+                  CAST(:inputList AS BIGINT[]), CAST(:cachedList AS BIGINT[]), CAST(:outputList AS BIGINT[]),
+                  CAST(:reasoningList AS BIGINT[]), CAST(:nowList AS BIGINT[]))
            WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
                                 call_at, ord)
 ), kept AS (

@@ -25,13 +25,9 @@ WITH RECURSIVE calls AS (
            TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,
            TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at,
            TIMESTAMPTZ 'epoch' + t.call_db_at * INTERVAL '1 microsecond' AS call_db_at
-      -- every list read through a scalar subquery, so that no plan sees a list's length: one generic plan
-      -- serves every batch (docs/storage.md, "One plan per statement")
-      FROM unnest((SELECT CAST(:subjectList AS VARCHAR[])), (SELECT CAST(:teamList AS VARCHAR[])),
-                  (SELECT CAST(:tokenList AS BIGINT[])), (SELECT CAST(:endpointList AS VARCHAR[])),
-                  (SELECT CAST(:idList AS VARCHAR[])), (SELECT CAST(:consumeList AS BOOLEAN[])),
-                  (SELECT CAST(:expiryList AS BIGINT[])), (SELECT CAST(:nowList AS BIGINT[])),
-                  (SELECT CAST(:dbNowList AS BIGINT[])))
+      FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:teamList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]),
+                  CAST(:endpointList AS VARCHAR[]), CAST(:idList AS VARCHAR[]), CAST(:consumeList AS BOOLEAN[]),
+                  CAST(:expiryList AS BIGINT[]), CAST(:nowList AS BIGINT[]), CAST(:dbNowList AS BIGINT[]))
            WITH ORDINALITY AS t(subject, team, tokens, endpoint, id, consume, expiry, call_at, call_db_at, ord)
 ), locked AS MATERIALIZED (
     -- teams first, then members, each in subject order (see above); the same conditions as a single
