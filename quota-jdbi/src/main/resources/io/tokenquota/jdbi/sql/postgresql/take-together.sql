@@ -11,9 +11,9 @@
 -- The update tests the balance as a single consume does (consume.sql): PostgreSQL tests it on the row as
 -- of the statement's snapshot, and again on the newest version of a row another transaction changed
 -- meanwhile, so it never grants past the balance; a row that fails on the snapshot only changes nothing,
--- and its calls run alone. Rows are locked in subject order (the update is driven by the sorted sums; the
--- order in which every combined statement locks accounts, so that two of them do not deadlock; should a
--- plan ever lock otherwise, PostgreSQL reports the deadlock, and the batch's calls run alone).
+-- and its calls run alone. The accounts are locked first, in subject order (`locked`), the order in which
+-- every combined statement locks them, so that two never deadlock: the update's own plan may visit them in
+-- the table's order (round 547: a take locking 'b' then 'a' deadlocked with a finish holding 'a').
 -- It inserts the holds and appends one event per granted consume. Each grant draws one number from the
 -- event log's sequence: a consume's event id, or a hold's number (its id, and the id its RESERVED event is
 -- listed under: a hold writes no event, see reserve.sql). One row back per granted call (ord, 1-based, and
@@ -39,10 +39,17 @@ WITH calls AS (
            SUM(CASE WHEN is_hold THEN tokens ELSE 0 END) AS held, SUM(tokens) AS total, MAX(call_at) AS last_at
       FROM calls
      GROUP BY subject
-     ORDER BY subject
+), locked AS MATERIALIZED (
+    -- only the lock: the update below tests every condition on the rows as it finds them. Every row it can
+    -- move is one of these, so it takes no lock this has not taken, whatever order its plan visits them in
+    SELECT a.subject
+      FROM tq_account AS a
+     WHERE a.subject = ANY(CAST((SELECT CAST(:subjectList AS VARCHAR[])) AS VARCHAR[])) AND a.plan_month = :month
+     ORDER BY a.subject
+       FOR UPDATE OF a
 ), account AS (
     UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = s.last_at
-      FROM sums AS s
+      FROM sums AS s JOIN locked AS l ON l.subject = s.subject
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- the calls' subjects straight from the parameter, so the key's index finds them whatever the
        -- statistics say (a join to sums alone can be planned as a scan of the month's accounts)
