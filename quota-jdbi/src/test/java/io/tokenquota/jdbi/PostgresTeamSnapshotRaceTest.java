@@ -94,26 +94,17 @@ class PostgresTeamSnapshotRaceTest {
 
     /**
      * A row freed by a transaction that commits after the statement's snapshot is short of the calls' sum as of
-     * that snapshot: the statement grants none of them and writes nothing (no account moved without its calls'
-     * holds and events), and its callers run them alone, on a snapshot that sees the room.
+     * that snapshot: the statement waits for the row (its lock comes first, in subject order), then grants none of
+     * the calls and writes nothing (no account moved without its calls' holds and events), and its callers run
+     * them alone, on a snapshot that sees the room.
      */
     @Test
     void callsTakenTogetherWhileTheirAccountIsFreedChangeNothing() throws Exception {
         emptyLedger();
         exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
                 + " VALUES ('u', '" + MONTH + "', 100, 90, now(), now())");
-        List<String> rows;
-        try (Connection release = DB.dataSource().getConnection()) {
-            release.setAutoCommit(false);
-            try (Statement s = release.createStatement()) {
-                s.executeUpdate("UPDATE tq_account SET reserved = reserved - 50 WHERE subject = 'u'");
-            }
-            // the statement's snapshot: 10 left, not yet the 60 the release leaves
-            try (Connection c = DB.dataSource().getConnection()) {
-                rows = holdAndConsume(c);
-            }
-            release.commit();
-        }
+        // the statement's snapshot: 10 left, not yet the 60 the release leaves
+        List<String> rows = raceAgainstRelease("u", 50, PostgresTeamSnapshotRaceTest::holdAndConsume);
         assertEquals(List.of(), rows);
         assertEquals(List.of("u:0/40"), accounts());
         assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
