@@ -1,0 +1,85 @@
+package io.tokenquota.servlet.breakit548;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.testing.PdfRound;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 548 of issue 11: round 543's count of an encrypted PDF's object streams (ciphertext, not decrypted,
+ * counted as their {@code /N}) against what PDFBox 3.0.8 reads. A PDF sent as the body
+ * ({@code Content-Type: application/pdf}) to a summariser that answers plain text without usage is charged its
+ * estimate: the pages counted times 258 (at least one page), plus the answer.
+ *
+ * <p>Each file was run through PDFBox 3.0.8 in a scratch program (not a dependency of this project):
+ * {@code Loader.loadPDF(bytes)} (no password given: the empty user password), {@code isEncrypted()},
+ * {@code getNumberOfPages()}, iterating {@code getPages()} and {@code PDFTextStripper.getText}; the figures are
+ * in each test. The encrypted files are protected with an owner password and an empty user password (standard
+ * security handler, revision 3, 128-bit RC4), which every reader opens without a prompt.
+ */
+abstract class AbstractRound548 extends PdfRound {
+    AbstractRound548() {
+        super(548);
+    }
+
+    void assertAtLeast(String s, int pages, String pdfbox, String what, long used) {
+        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + pdfbox
+                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
+                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
+    }
+
+    /**
+     * Control: the encrypted 40-page report, its 40 page dictionaries objects of its object stream (/N 43): since
+     * round 543 the stream counts as its /N, 43 pages (over-counted, as decided), charged at least 10,320 (passes today).
+     */
+    @Test
+    void control_anEncryptedReportWithItsPagesInAnObjectStreamIsCharged() {
+        String s = subject("encrypted-report");
+        assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
+                "protected by an owner password, its page dictionaries objects of an object stream",
+                sendPdf(s, Round548Files.report(PAGES, true)));
+    }
+
+    /** Control: the 40 pages written in place in the tree's {@code /Kids}, the tree in an object stream, not encrypted: 40 (passes today). */
+    @Test
+    void control_anInlineTreeInAnObjectStreamIsCharged() {
+        String s = subject("inline-plain");
+        assertAtLeast(s, PAGES, "isEncrypted() false, getNumberOfPages() 40, iterator 40, text of 40",
+                "whose tree, in an object stream, holds its 40 page dictionaries", sendPdf(s, Round548Files.inlineTree(PAGES, false)));
+    }
+
+    /**
+     * The same file as the control above, encrypted: the object stream holds three objects (catalog, tree, font:
+     * {@code /N 3}) and the tree's {@code /Kids} holds the 40 page dictionaries in place (round 536 counts such a
+     * tree as PDFBox does, 40, in the clear). PDFBox 3.0.8 decrypts the stream with the empty user password:
+     * isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40 pages. PdfPages does not decrypt and counts
+     * the stream as its /N, 3 pages, whatever the number of pages in the tree: charged about 1,000, should be at
+     * least 10,320. The /N bound is a count of objects, not of pages: one object (a tree node) may hold any number
+     * of pages, so an encrypted file sends a document of any length for the price of three pages.
+     */
+    @Test
+    void anEncryptedTreeHoldingItsPagesInPlaceIsCharged() {
+        String s = subject("inline-encrypted");
+        assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
+                "protected by an owner password, its tree (in an object stream of 3 objects) holding its 40 page dictionaries",
+                sendPdf(s, Round548Files.inlineTree(PAGES, true)));
+    }
+
+    /**
+     * The encrypted report of the first control with its object stream's Flate data under a PNG predictor
+     * ({@code /DecodeParms << /Predictor 12 /Columns 16 >>}, rows of filter type 0). PDFBox 3.0.8 decrypts,
+     * inflates and un-predicts it: isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40 pages.
+     * Round 543 counts an encrypted file's object streams as their /N without decoding them, so the filter chain
+     * should not matter (the control is counted 43); but PdfPages.readObjectStreams skips any stream whose
+     * {@code filters} are null (a predictor, as for a clear stream, an open case) before it looks at the
+     * encryption: the count is 0, charged the 1,000 fallback, should be at least 10,320. (LZWDecode, or any filter
+     * name it does not know, e.g. {@code /Crypt}, does the same.)
+     */
+    @Test
+    void anEncryptedObjectStreamUnderAPredictorIsCharged() {
+        String s = subject("predicted-encrypted");
+        assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
+                "protected by an owner password, its page dictionaries in an object stream under a PNG predictor",
+                sendPdf(s, Round548Files.predicted(PAGES, true)));
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit548;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound548BreakItTest extends AbstractRound548 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
