@@ -53,7 +53,7 @@ abstract class AbstractRound548 extends PdfRound {
      * {@code /N 3}) and the tree's {@code /Kids} holds the 40 page dictionaries in place (round 536 counts such a
      * tree as PDFBox does, 40, in the clear). PDFBox 3.0.8 decrypts the stream with the empty user password:
      * isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40 pages. PdfPages does not decrypt and counts
-     * the stream as its /N, 3 pages, whatever the number of pages in the tree: charged about 1,000, should be at
+     * the stream as its /N, 3 pages (774), whatever the number of pages in the tree: charged the 1,000 fallback, should be at
      * least 10,320. The /N bound is a count of objects, not of pages: one object (a tree node) may hold any number
      * of pages, so an encrypted file sends a document of any length for the price of three pages.
      */
@@ -81,5 +81,34 @@ abstract class AbstractRound548 extends PdfRound {
         assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
                 "protected by an owner password, its page dictionaries in an object stream under a PNG predictor",
                 sendPdf(s, Round548Files.predicted(PAGES, true)));
+    }
+
+    /**
+     * Control: the clear inline tree after six padding object streams (4.8 MB decoded, within the 8 MB budget):
+     * 40 (passes today).
+     */
+    @Test
+    void control_anInlineTreeAfterPaddingWithinTheBudgetIsCharged() {
+        String s = subject("padded-6");
+        assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
+                "whose tree, in an object stream after 6 padding streams, holds its 40 page dictionaries",
+                sendPdf(s, Round548Files.paddedInlineTree(PAGES, 6)));
+    }
+
+    /**
+     * The same cause without encryption: the clear inline tree (the control above) after twelve padding object
+     * streams, each 8.3 KB of Flate decoding to 807 KB (within its own bound of 100 times its size), a 123 KB body.
+     * The padding spends PdfPages' shared 8 MB decoding budget, so the report's object stream is left unread and
+     * counted as its /N, 3, the rule meant to make a file that asks for more work pay more (round 505): PdfPages
+     * counts 5 (3 plus the padding streams it could not read): held 1,290, charged 1,476, should be at least 10,320.
+     * PDFBox 3.0.8 never decodes the padding (nothing names its objects): getNumberOfPages() 40, iterator 40,
+     * text of 40 pages.
+     */
+    @Test
+    void anInlineTreeLeftUnreadByTheBudgetIsCharged() {
+        String s = subject("padded-12");
+        assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
+                "whose tree, in an object stream after 12 padding streams that spend the decoding budget, holds its 40 page dictionaries",
+                sendPdf(s, Round548Files.paddedInlineTree(PAGES, 12)));
     }
 }

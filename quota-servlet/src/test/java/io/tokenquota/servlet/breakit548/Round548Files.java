@@ -58,12 +58,20 @@ final class Round548Files {
     }
 
     /**
-     * The report whose page tree holds its page dictionaries in place ({@code /Kids [<< /Type /Page ... >> ...]}),
-     * not encrypted; the object stream's header lists catalog 1, tree 2 and font 200 by number, and the objects
-     * follow in that order when {@code ascending}, else in the reverse order (font, tree, catalog), so the header's
-     * offsets decrease.
+     * The clear report whose tree holds its pages in place, after {@code padding} object streams (numbers
+     * {@code 250+j}, each holding one {@code null}, object {@code 230+j}) of 7,400 incompressible bytes and 800,000
+     * zero bytes each (about 8.3 KB of Flate, within 100 times its size, as PdfPages bounds one stream); written
+     * before the report's object stream, they spend PdfPages' shared 8 MB decoding budget first.
      */
+    static byte[] paddedInlineTree(int pages, int padding) {
+        return write(pages, false, true, false, false, padding);
+    }
+
     private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, boolean predictor) {
+        return write(pages, encrypted, inline, descending, predictor, 0);
+    }
+
+    private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, boolean predictor, int padding) {
         byte[] key = encrypted ? fileKey() : null;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii(PdfFiles.HEADER));
@@ -76,6 +84,26 @@ final class Round548Files {
             byte[] data = key == null ? content : rc4(objectKey(key, n), content);
             offsets.put(n, out.size());
             out.writeBytes(PdfFiles.ascii(n + " 0 obj\n<< /Length " + data.length + " /Filter /FlateDecode >>\nstream\n"));
+            out.writeBytes(data);
+            out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\n"));
+        }
+        // the padding object streams, each holding one object the xref places in it
+        TreeMap<Integer, Integer> inPadding = new TreeMap<>();
+        java.util.Random random = new java.util.Random(548);
+        for (int j = 0; j < padding; j++) {
+            int n = 250 + j;
+            String head = (230 + j) + " 0\n";
+            byte[] noise = new byte[7400];
+            random.nextBytes(noise);
+            ByteArrayOutputStream plain = new ByteArrayOutputStream();
+            plain.writeBytes(PdfFiles.ascii(head + "null "));
+            plain.writeBytes(noise);
+            plain.writeBytes(new byte[800_000]);
+            byte[] data = PdfFiles.deflate(plain.toByteArray());
+            offsets.put(n, out.size());
+            inPadding.put(230 + j, n);
+            out.writeBytes(PdfFiles.ascii(n + " 0 obj\n<< /Type /ObjStm /N 1 /First " + head.length() + " /Length " + data.length
+                    + " /Filter /FlateDecode >>\nstream\n"));
             out.writeBytes(data);
             out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\n"));
         }
@@ -148,6 +176,8 @@ final class Round548Files {
         for (int n = 0; n < size; n++) {
             if (offsets.containsKey(n)) {
                 row(rows, 1, offsets.get(n), 0);
+            } else if (inPadding.containsKey(n)) {
+                row(rows, 2, inPadding.get(n), 0);
             } else if (packed.containsKey(n)) {
                 row(rows, 2, OBJECT_STREAM, packed.get(n));
             } else {
