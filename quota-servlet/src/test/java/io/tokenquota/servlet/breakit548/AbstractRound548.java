@@ -111,4 +111,33 @@ abstract class AbstractRound548 extends PdfRound {
                 "whose tree, in an object stream after 12 padding streams that spend the decoding budget, holds its 40 page dictionaries",
                 sendPdf(s, Round548Files.paddedInlineTree(PAGES, 12)));
     }
+
+    /**
+     * Control: a clear object stream holding catalog 1, a tree 2 with its 40 page dictionaries in place, an empty
+     * tree 9 that nothing names, and a font: 40 (passes today; PDFBox 3.0.8: getNumberOfPages() 40, iterator 40).
+     */
+    @Test
+    void control_anObjectStreamWithAnUnnamedEmptyTreeIsCharged() {
+        String s = subject("unrepeated");
+        assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40",
+                "whose tree, in an object stream beside an empty tree nothing names, holds its 40 page dictionaries",
+                sendPdf(s, Round548Files.repeatedTree(PAGES, false, true)));
+    }
+
+    /**
+     * The same stream with the empty tree's pair also numbered 2: header {@code 1 0 2 a 2 b 200 c} in offset order,
+     * the full tree at {@code a}, the empty one at {@code b > a}, and the cross-reference stream placing object 2 in
+     * stream 300 at index 1, the full tree's pair (a type-2 entry's third field, ISO 32000-1 table 18). PDFBox 3.0.8
+     * takes the object at the entry's index: getNumberOfPages() 40, iterator 40 (with the entry's index 2 it reads
+     * the empty tree: 0 pages, so the index, not the header, decides). PdfPages.objectStream ignores the index and
+     * records both pairs by number, the larger offset last, so object 2 is the empty tree: count 0, charged the
+     * 1,000 fallback, should be at least 10,320, whatever the number of pages.
+     */
+    @Test
+    void aRepeatedNumberInAnObjectStreamIsReadAtItsEntrysIndex() {
+        String s = subject("repeated");
+        assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40",
+                "whose object stream lists object 2 twice (its 40-page tree at the index the xref gives, an empty tree after it)",
+                sendPdf(s, Round548Files.repeatedTree(PAGES, true, true)));
+    }
 }

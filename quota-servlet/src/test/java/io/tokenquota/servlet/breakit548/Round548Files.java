@@ -8,7 +8,7 @@ import java.util.HexFormat;
 import java.util.TreeMap;
 
 /**
- * The files of round 543: the usual 40-page report (catalog 1, page tree 2, page {@code 3+2i} over content
+ * The files of round 548 (round 543's writer, extended): the usual 40-page report (catalog 1, page tree 2, page {@code 3+2i} over content
  * {@code 4+2i}, font 200) written as PDF 1.5 writers save it, its dictionaries packed in object stream 300 and
  * the objects placed by cross-reference stream 302 (ISO 32000-1 sections 7.5.7 and 7.5.8), optionally protected
  * by the standard security handler with an owner password and an empty user password (ISO 32000-1 section 7.6.3,
@@ -65,6 +65,64 @@ final class Round548Files {
      */
     static byte[] paddedInlineTree(int pages, int padding) {
         return write(pages, false, true, false, false, padding);
+    }
+
+    /**
+     * A clear file whose object stream 300 lists object 2 twice (ISO 32000-1 section 7.5.7 pairs: catalog 1, tree 2,
+     * tree 2 again or object 9, font 200): the page tree holding its {@code pages} page dictionaries in place at the
+     * smaller offset, an empty tree ({@code /Kids [] /Count 0}) at the larger one. The header lists the full tree's
+     * pair first when {@code fullPairFirst}, else the empty one's (the data is laid out catalog, full tree, empty tree,
+     * font either way); with {@code repeated} false the empty tree is object 9, which nothing names.
+     * Cross-reference stream 302 places object 2 at the index of its first pair.
+     */
+    static byte[] repeatedTree(int pages, boolean repeated, boolean fullPairFirst) {
+        String page = "<< /Type /Page /MediaBox [0 0 612 792] >>";
+        String full = "<< /Type /Pages /Kids [" + (page + " ").repeat(pages) + "] /Count " + pages + " >>";
+        String[] data = {"<< /Type /Catalog /Pages 2 0 R >>", full, "<< /Type /Pages /Kids [] /Count 0 >>",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"};
+        int[] at = new int[data.length];
+        StringBuilder body = new StringBuilder();
+        for (int i = 0; i < data.length; i++) {
+            at[i] = body.length();
+            body.append(data[i]).append('\n');
+        }
+        int other = repeated ? 2 : 9;
+        String pairs = fullPairFirst ? "2 " + at[1] + " " + other + " " + at[2] : other + " " + at[2] + " 2 " + at[1];
+        String head = "1 " + at[0] + " " + pairs + " 200 " + at[3] + "\n";
+        byte[] stream = PdfFiles.deflate(PdfFiles.ascii(head + body));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(PdfFiles.ascii(PdfFiles.HEADER));
+        int streamAt = out.size();
+        out.writeBytes(PdfFiles.ascii(OBJECT_STREAM + " 0 obj\n<< /Type /ObjStm /N 4 /First " + head.length() + " /Length "
+                + stream.length + " /Filter /FlateDecode >>\nstream\n"));
+        out.writeBytes(stream);
+        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\n"));
+        TreeMap<Integer, Integer> index = new TreeMap<>();
+        index.put(1, 0);
+        index.put(2, fullPairFirst || !repeated ? 1 : 2);
+        index.put(200, 3);
+        if (!repeated) {
+            index.put(9, fullPairFirst ? 2 : 1);
+        }
+        int xrefAt = out.size();
+        ByteArrayOutputStream rows = new ByteArrayOutputStream();
+        for (int n = 0; n <= XREF; n++) {
+            if (n == OBJECT_STREAM) {
+                row(rows, 1, streamAt, 0);
+            } else if (n == XREF) {
+                row(rows, 1, xrefAt, 0);
+            } else if (index.containsKey(n)) {
+                row(rows, 2, OBJECT_STREAM, index.get(n));
+            } else {
+                row(rows, 0, 0, n == 0 ? 65535 : 0);
+            }
+        }
+        byte[] xref = PdfFiles.deflate(rows.toByteArray());
+        out.writeBytes(PdfFiles.ascii(XREF + " 0 obj\n<< /Type /XRef /Size " + (XREF + 1) + " /W [1 4 2] /Root 1 0 R /Length "
+                + xref.length + " /Filter /FlateDecode >>\nstream\n"));
+        out.writeBytes(xref);
+        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + xrefAt + "\n%%EOF\n"));
+        return out.toByteArray();
     }
 
     private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, boolean predictor) {
