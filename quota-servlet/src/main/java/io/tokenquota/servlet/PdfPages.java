@@ -102,7 +102,10 @@ final class PdfPages {
     private Lexer lexer;
     /** What decoded streams may still cost this count: one budget shared by every stream, cross-reference streams too. */
     private final Budget budget;
-    /** Each object number's newest cross-reference entry ({@code {1, offset}}, {@code {2, stream}} or {@link #FREE}); null when the file is read in order. */
+    /**
+     * Each object number's newest cross-reference entry ({@code {1, offset}}, {@code {2, stream, index}} or
+     * {@link #FREE}); null when the file is read in order.
+     */
     private Map<Long, long[]> xref;
     /** Cross-reference rows a file may still have read: its entries cannot outnumber its bytes. */
     private long rows;
@@ -368,7 +371,10 @@ final class PdfPages {
                 int p = r * row;
                 long type = widths[0] == 0 ? 1 : field(bytes, p, widths[0]);
                 long second = field(bytes, p + widths[0], widths[1]);
-                long[] entry = type == 0 ? FREE : type == 1 ? new long[] {1, second + base} : type == 2 ? new long[] {2, second} : null;
+                // a type-2 entry's third field is the object's index in its stream (ISO 32000-1 table 18), which
+                // decides between pairs of a header that repeat its number (see objectStream)
+                long[] entry = type == 0 ? FREE : type == 1 ? new long[] {1, second + base}
+                        : type == 2 ? new long[] {2, second, field(bytes, p + widths[0] + widths[1], widths[2])} : null;
                 if (entry != null) {
                     entries.putIfAbsent(first + i, entry);
                 }
@@ -686,11 +692,12 @@ final class PdfPages {
      * <p>In an encrypted file (an {@code /Encrypt} in its trailer) every stream but the cross-reference stream
      * is encrypted (ISO 32000-1 7.6.1), object streams included, and this count does not decrypt (RC4, AES-128
      * and AES-256 would be security code of their own): its object streams cannot be read, and each is counted
-     * as a stream the budget leaves unread, its {@code /N} within the same bound, without decoding it (round 543:
-     * a "secured" report whose owner password forbids copying, opened by every reader with the empty user
-     * password, counted none of its 40 pages). An encrypted file with many objects in object streams is
-     * over-counted (its fonts and resources count as pages), a decision in decisions.md; the dictionaries of
-     * objects outside streams are not encrypted and are read as in any file.
+     * as a stream the budget leaves unread, its {@code /N} within the same bound, without decoding it, whatever its
+     * filters (round 543: a "secured" report whose owner password forbids copying, opened by every reader with
+     * the empty user password, counted none of its 40 pages; round 548: the same under a predictor, none again).
+     * An encrypted file with many objects in object streams is over-counted (its fonts and resources count as
+     * pages), a decision in decisions.md; the dictionaries of objects outside streams are not encrypted and are
+     * read as in any file.
      */
     private void readObjectStreams() {
         Set<Long> named = new HashSet<>();
@@ -700,13 +707,18 @@ final class PdfPages {
         for (ObjectStream s : objectStreams) {
             long n = integer(s.dict.get("N"));
             long first = integer(s.dict.get("First"));
-            List<String> filters = filters(s.dict);
-            if (n < 0 || first < 0 || filters == null || xref != null && !named.contains(s.number)) {
+            if (n < 0 || first < 0 || xref != null && !named.contains(s.number)) {
                 continue;
             }
             int own = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, s.to - s.from));
+            // ciphertext is never decoded, so its filter chain does not matter: a predictor or a filter this
+            // count cannot decode counts as its /N too (round 548: a predictor left an encrypted report at 0)
             if (encrypted) {
                 unread += Math.min(n, own / 4);
+                continue;
+            }
+            List<String> filters = filters(s.dict);
+            if (filters == null) {
                 continue;
             }
             int most = (int) Math.min(own, Math.max(0, budget.decoded));
@@ -754,7 +766,11 @@ final class PdfPages {
      * then count each once. The objects are placed by their own offsets in whatever order the header lists
      * them, as PDFBox 3 ({@code PDFObjectStreamParser}) reads them: each ends at the next larger offset or the
      * stream's end, and of pairs giving one offset the last takes the object (round 543: a header listing
-     * catalog, tree and font by number over data laid out font, tree, catalog hid the tree's 40 pages).
+     * catalog, tree and font by number over data laid out font, tree, catalog hid the tree's 40 pages). A header
+     * that repeats an object number gives it the pair at its cross-reference entry's index, counted in offset
+     * order, as PDFBox's {@code parseAllObjects} does (only then: an index is not checked against a header that
+     * names each object once); round 548: {@code 1 0 2 a 2 b} with the entry's index at the 40-page tree
+     * ({@code a}) let the empty tree at the larger offset take the number.
      */
     private void objectStream(ObjectStream s, byte[] content, long n, long first) {
         // a pair of numbers takes at least four bytes ("3 0 "): a larger count is no header
@@ -773,6 +789,8 @@ final class PdfPages {
                 byOffset.put(offset.number, i);
             }
             if (placed) {
+                // whether two pairs at different offsets give one number: the entry's index then decides
+                boolean repeated = byOffset.values().stream().map(i -> numbers[i]).distinct().count() < byOffset.size();
                 int k = 0;
                 for (Map.Entry<Long, Integer> e : byOffset.entrySet()) {
                     Long next = byOffset.higherKey(e.getKey());
@@ -781,8 +799,9 @@ final class PdfPages {
                     PdfPages one = new PdfPages(content, (int) (first + e.getKey()), end, budget);
                     Object value = one.value(0);
                     long[] entry = xref == null ? null : xref.get(number);
-                    // read through the cross-reference data, an object is the one its entry places here
-                    if (xref == null || entry != null && entry[0] == 2 && entry[1] == s.number) {
+                    // read through the cross-reference data, an object is the one its entry places here (at
+                    // its index, the k-th offset, when the header repeats its number)
+                    if (xref == null || entry != null && entry[0] == 2 && entry[1] == s.number && (!repeated || entry[2] == k)) {
                         record(number, s.position, value);
                     }
                     k++;

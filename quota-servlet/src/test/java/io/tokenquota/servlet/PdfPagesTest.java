@@ -232,6 +232,65 @@ class PdfPagesTest {
                 "its /N, not what it would hold were it readable");
         assertEquals(2, PdfPages.pageObjects(ascii(TWO_PAGES + "trailer << /Root 1 0 R /Encrypt 9 0 R >>\n")),
                 "dictionaries outside object streams are in the clear: read as in any file");
+
+        // round 548: ciphertext is never decoded, so a filter chain this count could not decode changes nothing
+        String secured = "trailer << /Root 1 0 R /Encrypt << /Filter /Standard /V 2 /R 3 >> >>\n";
+        assertEquals(2, PdfPages.pageObjects(withObjectStream("/Filter /FlateDecode /DecodeParms << /Predictor 12 >>", secured)),
+                "under a predictor: its /N");
+        assertEquals(2, PdfPages.pageObjects(withObjectStream("/Filter /LZWDecode", secured)), "under LZW: its /N");
+    }
+
+    /**
+     * An object stream 5 whose header lists {@code numbers} (each pair's offset increasing): object 2 the tree
+     * holding two page dictionaries in its {@code /Kids}, any other number an empty tree; catalog 1 at the top level
+     * and an uncompressed cross-reference stream placing object 2 in stream 5 at {@code index}.
+     */
+    private static byte[] repeatedInObjectStream(int[] numbers, int index) {
+        String full = "<< /Type /Pages /Kids [<< /Type /Page >> << /Type /Page >>] /Count 2 >> ";
+        String empty = "<< /Type /Pages /Kids [] /Count 0 >> ";
+        StringBuilder header = new StringBuilder();
+        StringBuilder data = new StringBuilder();
+        boolean tree = false;
+        for (int number : numbers) {
+            header.append(number).append(' ').append(data.length()).append(' ');
+            data.append(number == 2 && !tree ? full : empty);
+            tree |= number == 2;
+        }
+        StringBuilder pdf = new StringBuilder("%PDF-1.7\n");
+        int catalog = pdf.length();
+        pdf.append("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n");
+        int stream = pdf.length();
+        pdf.append("5 0 obj << /Type /ObjStm /N ").append(numbers.length).append(" /First ").append(header.length())
+                .append(" /Length ").append(header.length() + data.length()).append(" >> stream\n")
+                .append(header).append(data).append("\nendstream endobj\n");
+        int xref = pdf.length();
+        // rows of W [1 4 1] for objects 0-6
+        long[][] rows = {{0, 0, 0}, {1, catalog, 0}, {2, 5, index}, {0, 0, 0}, {0, 0, 0}, {1, stream, 0}, {1, xref, 0}};
+        ByteArrayOutputStream table = new ByteArrayOutputStream();
+        for (long[] row : rows) {
+            table.write((int) row[0]);
+            table.writeBytes(new byte[] {(byte) (row[1] >> 24), (byte) (row[1] >> 16), (byte) (row[1] >> 8), (byte) row[1]});
+            table.write((int) row[2]);
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(ascii(pdf + "6 0 obj << /Type /XRef /Size 7 /W [1 4 1] /Root 1 0 R /Length " + table.size()
+                + " >> stream\n"));
+        out.writeBytes(table.toByteArray());
+        out.writeBytes(ascii("\nendstream endobj\nstartxref\n" + xref + "\n%%EOF\n"));
+        return out.toByteArray();
+    }
+
+    /**
+     * Round 548: of pairs of an object stream's header that give one number, the object is the one at its
+     * cross-reference entry's index (counted in offset order), as PDFBox reads it; an index is not checked when
+     * the header names each object once.
+     */
+    @Test
+    void readsANumberAnObjectStreamRepeatsAtItsEntrysIndex() {
+        assertEquals(2, PdfPages.pageObjects(repeatedInObjectStream(new int[] {2, 2}, 0)), "the full tree's index");
+        assertEquals(0, PdfPages.pageObjects(repeatedInObjectStream(new int[] {2, 2}, 1)), "the empty tree's index");
+        assertEquals(2, PdfPages.pageObjects(repeatedInObjectStream(new int[] {9, 2, 2}, 1)), "after another object");
+        assertEquals(2, PdfPages.pageObjects(repeatedInObjectStream(new int[] {9, 2}, 7)), "named once: any index");
     }
 
     @Test
