@@ -16,19 +16,20 @@ import java.util.function.Supplier;
  * leads, callers that arrive while its statement runs queue behind it, and when it is done the next
  * queued caller leads, takes every call queued by then (at most {@link #MAX_BATCH}) and runs them as
  * one statement and one commit: one round trip and, with fsync on, one WAL flush for all of them. The
- * statement applies each call with the exact check it would make alone (a subject's takes in queue
- * order), so the outcome is the one of running them one after another, each call at its own caller's
- * instant (round 343: not the leader's, which may be long before a caller queued; see
- * {@code Holds.inTurn}); every combined statement locks its accounts in subject order, so two never
- * deadlock. A caller waits for at most the batch in flight and its own (uninterruptibly: an interrupt
+ * statement grants only what running the calls one after another would grant (a plain take grants a
+ * subject's calls all together, when its balance holds their sum, or none of them), each call at its own
+ * caller's instant (round 343: not the leader's, which may be long before a caller queued; see
+ * {@code Holds.inTurn}); the combined statements lock their accounts in one order (a team's before its
+ * members', each in subject order), so two never deadlock. A caller waits for at most the batch in flight and its own (uninterruptibly: an interrupt
  * is kept for its return), and holds no connection while it waits: one it has (a leader whose statement
  * left its own call undecided, a member take that fell back from the team path) goes back to the pool
  * before it queues ({@link Operations.Op#releaseConnection}, round 326), and its operation opens one
  * again when it runs a statement; the leader may be waiting for a connection itself, so a caller
  * keeping one could hold up the whole lane on a small pool.
  *
- * <p>What a batch cannot decide (a refusal, a month's first touch, a stale hold, a hold that is not
- * held, a database failure that shows the statement did not commit) comes back as {@code null}: that caller
+ * <p>What a batch cannot decide (a refusal, a subject whose calls in the batch do not all fit together, a
+ * month's first touch, a stale hold, a hold that is not held, a database failure that shows the statement
+ * did not commit) comes back as {@code null}: that caller
  * then runs its call alone, on the path that explains refusals and retries. A batch whose statement may have
  * committed although it failed (its connection lost after the server took it, round 442) fails every call
  * it carried instead: run again alone, a key-less consume would be charged twice. Not API. Thread-safe.

@@ -1095,8 +1095,8 @@ final class Holds {
     /**
      * Runs {@code calls} (two or more takes, of one subject or several) as one statement on the leading
      * caller's connection, each at its own instant ({@link #inTurn}): one result per call, {@code null}
-     * for each call the statement did not grant (a refusal, or anything that needs the single-call path:
-     * no account yet, a stale hold, a later month, a call made in a later month than the first, a call by
+     * for each call the statement did not grant (a refusal, a subject whose calls in the batch do not all fit
+     * together, or anything that needs the single-call path: no account yet, a stale hold, a later month, a call made in a later month than the first, a call by
      * whose instant a hold granted before it in the statement has expired, a database error that shows it
      * did not commit), which its caller then runs alone; a failure after which it may have committed fails
      * every call it carried ({@link #afterCombinedFailure}).

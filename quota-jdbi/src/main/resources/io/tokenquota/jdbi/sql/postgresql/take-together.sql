@@ -11,9 +11,10 @@
 -- The update tests the balance as a single consume does (consume.sql): PostgreSQL tests it on the row as
 -- of the statement's snapshot, and again on the newest version of a row another transaction changed
 -- meanwhile, so it never grants past the balance; a row that fails on the snapshot only changes nothing,
--- and its calls run alone. The accounts are locked first, in subject order (`locked`), the order in which
--- every combined statement locks them, so that two never deadlock: the update's own plan may visit them in
--- the table's order (round 547: a take locking 'b' then 'a' deadlocked with a finish holding 'a').
+-- and its calls run alone. The accounts are locked in subject order (`locked`), as the combined finish
+-- locks them, so that the two never deadlock: the update's own plan may visit them in the table's order
+-- (round 547: a take locking 'b' then 'a' deadlocked with a finish holding 'a'). A team member's row is not
+-- locked here (a team's statements lock the team's row before its members'; a plain statement moves neither).
 -- It inserts the holds and appends one event per granted consume. Each grant draws one number from the
 -- event log's sequence: a consume's event id, or a hold's number (its id, and the id its RESERVED event is
 -- listed under: a hold writes no event, see reserve.sql). One row back per granted call (ord, 1-based, and
@@ -40,11 +41,14 @@ WITH calls AS (
       FROM calls
      GROUP BY subject
 ), locked AS MATERIALIZED (
-    -- only the lock: the update below tests every condition on the rows as it finds them. Every row it can
-    -- move is one of these, so it takes no lock this has not taken, whatever order its plan visits them in
+    -- the lock (the update below tests every other condition on the rows as it finds them). Every row the
+    -- update can move is one of these, and it reaches a row only once this has returned it, so the locks are
+    -- taken in ascending subject order whatever order the update's plan visits the rows in (PostgreSQL locks
+    -- after the sort, and runs a materialized CTE once)
     SELECT a.subject
       FROM tq_account AS a
      WHERE a.subject = ANY(CAST((SELECT CAST(:subjectList AS VARCHAR[])) AS VARCHAR[])) AND a.plan_month = :month
+       AND a.team_subject IS NULL
      ORDER BY a.subject
        FOR UPDATE OF a
 ), account AS (
