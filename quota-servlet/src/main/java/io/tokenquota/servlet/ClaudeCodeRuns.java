@@ -23,7 +23,8 @@ import java.util.Map;
  *       --resume} of the session, reports its own usage, while one process serving several turns
  *       ({@code --input-format stream-json}) restates its running total on each result. The CLI writes an init line
  *       at every turn of such a process too, so the counts tell them apart ({@code Run.result}, round 542); a
- *       {@code compact_boundary} line counts as a call read (a {@code /compact} turn's summary, round 545);</li>
+ *       {@code compact_boundary} line is a call read (a {@code /compact} turn's summary, round 545) that read the
+ *       {@code pre_tokens} its {@code compact_metadata} states (round 549);</li>
  *   <li>a wrapped {@code message_delta} names no message: it belongs to the last wrapped {@code message_start} under
  *       the same {@code parent_tool_use_id} (the main thread's, or a subagent's Task call's), since subagents run at
  *       once and interleave their events on the one stdout while each streams one API call at a time (round
@@ -123,7 +124,8 @@ final class ClaudeCodeRuns {
         private Calls since = new Calls();
         /**
          * A {@code compact_boundary} line was read since the last result: the process summarised its conversation,
-         * a model call no assistant line shows (a {@code /compact} turn writes the boundary and a result alone).
+         * a model call no assistant line shows (a {@code /compact} turn writes the boundary and a result alone); what
+         * it read is among the calls since when the boundary states it ({@link ClaudeCodeRuns#compacted}).
          */
         private boolean compacted;
 
@@ -142,9 +144,12 @@ final class ClaudeCodeRuns {
          * at least those calls' counts, field by field. A result of a new process (a {@code --resume} of the session)
          * counts that process's calls alone, and its first call resends the conversation the last result counted, so
          * it adds less input than its own calls read; it is a run of its own, added (round 542). A compact boundary
-         * read since is a call too, of counts unknown, so at least 0 in every field: the result after a
-         * {@code /compact} turn is the running total plus the summary, one process's (round 545: taken for a new
-         * process, it added the turns before on top of the total counting them).
+         * read since is a call too, that read at least its {@code pre_tokens} (else of counts unknown, at least 0):
+         * the result after a {@code /compact} turn, or after a turn that compacted before its call, is the running
+         * total plus the summary and the calls, one process's (round 545: taken for a new process, it added the
+         * turns before on top of the total counting them). A resumed process that compacts before its first call
+         * sends the summary, not the conversation, yet its summary read that conversation, so its result adds less
+         * input than its boundary states and it is told apart as one that resends it is (round 549).
          */
         void result(long[] report) {
             boolean callsSince = !since.isEmpty() || compacted;
@@ -253,13 +258,19 @@ final class ClaudeCodeRuns {
 
     /**
      * A {@code compact_boundary} line of {@code session}'s: its process made a model call (the summary) that only its
-     * next result counts ({@code Run.result}).
+     * next result counts ({@code Run.result}). That call read the conversation, whose size the boundary states
+     * ({@code preTokens}, 0 when it does not): a call of that input at least, named by it so that a boundary
+     * repeated counts once, which a stream cut before the result still pays (round 549: the summary of a 150,000-token
+     * conversation was charged the hold). Its input is counted as uncached: the boundary does not say what the cache
+     * held ({@code covers} compares input read from the cache or not as one).
      */
-    void compacted(String session) {
+    boolean compacted(String session, long preTokens) {
         Run run = run(session);
         if (run != null) {
             run.compacted = true;
         }
+        return preTokens > 0 && call(session, AnswerCalls.digest(sha256, "compact_boundary\n" + preTokens),
+                Map.of("input_tokens", preTokens, "output_tokens", 0L));
     }
 
     /** The runs added up, each its largest figure ({@code {total, kinds...}}, a fresh array); {@code null} when none. */
@@ -311,10 +322,22 @@ final class ClaudeCodeRuns {
         }
     }
 
-    /** Whether {@code after} exceeds {@code before} by at least {@code calls} (none: 0), in every count. */
-    private static boolean covers(long[] after, long[] before, long[] calls) {
+    /**
+     * Whether {@code after} exceeds {@code before} by at least {@code calls} (none: 0), in every count, the input read
+     * from the cache and not taken as one: a compact boundary states what its summary read, not what the cache held
+     * (round 549), and the same tokens read either way are read.
+     */
+    static boolean covers(long[] after, long[] before, long[] calls) {
         for (int i = 0; i < after.length; i++) {
-            if (after[i] - before[i] < (calls == null ? 0 : calls[i])) {
+            long need = calls == null ? 0 : calls[i];
+            long gained = after[i] - before[i];
+            if (i == 1) {
+                need += calls == null ? 0 : calls[2];
+                gained += after[2] - before[2];
+            } else if (i == 2) {
+                continue;
+            }
+            if (gained < need) {
                 return false;
             }
         }

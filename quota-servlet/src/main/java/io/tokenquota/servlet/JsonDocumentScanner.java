@@ -457,6 +457,8 @@ final class JsonDocumentScanner {
      *                   whose subagent the wrapped event is of, {@code null} for the main thread's
      * @param compactBoundary the document is a Claude Code {@code compact_boundary} line ({@code type} "system"): the
      *                   CLI summarised the conversation, a model call no assistant line shows (round 545)
+     * @param compactPreTokens a {@code compact_boundary} line's {@code compact_metadata.pre_tokens}: the size of the
+     *                   conversation the summarising call read (round 549); 0 for any other document, or when absent
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -468,12 +470,13 @@ final class JsonDocumentScanner {
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
                     String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames, CountContent counted,
-                    long loneText, String session, String parentToolUse, boolean compactBoundary) {
+                    long loneText, String session, String parentToolUse, boolean compactBoundary,
+                    long compactPreTokens) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null, java.util.List.of(), null, null, 0L, null, null, false);
+                    null, java.util.List.of(), null, null, 0L, null, null, false, 0L);
         }
 
         Document {
@@ -1010,6 +1013,7 @@ final class JsonDocumentScanner {
         sessionId = null;
         parentToolUse = null;
         subtype = null;
+        compactPreTokens = 0;
         tracePartFields = true;
         traceAgent = false;
         chatResponseFields = true;
@@ -1893,6 +1897,11 @@ final class JsonDocumentScanner {
                 } else if (depth == 1 && objectAt[1] && "id".equals(fieldAt[1]) && t == JsonToken.VALUE_NUMBER_INT) {
                     // an application's job numbered by its database ({"id": 1042, "status": "QUEUED"})
                     lineId = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "compact_metadata".equals(fieldAt[1])
+                        && "pre_tokens".equals(fieldAt[2]) && t == JsonToken.VALUE_NUMBER_INT
+                        && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
+                    // a Claude Code compact boundary's: the conversation the summary read (round 549)
+                    compactPreTokens = Math.max(0, parser.getLongValue());
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && ("metrics".equals(fieldAt[1]) && "latencyMs".equals(fieldAt[2])
                         || "timings".equals(fieldAt[1]) && "predicted_ms".equals(fieldAt[2]))
                         || depth == 1 && objectAt[1] && "total_duration".equals(fieldAt[1])) {
@@ -2299,7 +2308,8 @@ final class JsonDocumentScanner {
                 notingRootNames ? new CountContent(countText, tokenStrings, countOffset, countOdd || countCut) : null,
                 text == null ? 0 : text.loneDocumentTokens(type != null ? type : eventType),
                 claudeLine() || compactBoundary() ? sessionId : null,
-                CLAUDE_STREAM_EVENT.equals(type) ? parentToolUse : null, compactBoundary());
+                CLAUDE_STREAM_EVENT.equals(type) ? parentToolUse : null, compactBoundary(),
+                compactBoundary() ? compactPreTokens : 0L);
     }
 
     /**
@@ -2770,6 +2780,8 @@ final class JsonDocumentScanner {
     private String parentToolUse;
     /** The top-level {@code subtype} string (a Claude Code system line's: {@code init}, {@code compact_boundary}). */
     private String subtype;
+    /** {@code compact_metadata.pre_tokens}, kept for a {@code compact_boundary} line ({@link Document#compactPreTokens}). */
+    private long compactPreTokens;
     private boolean mastraFrom;
     /** A {@code TracePart}'s reading ({@link #agentTracePart}): no top-level field but its own, an {@code agentId} string. */
     private boolean tracePartFields = true;

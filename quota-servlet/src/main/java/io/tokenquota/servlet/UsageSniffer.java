@@ -2011,12 +2011,15 @@ final class UsageSniffer {
             // that call read back whole (a relay sending the answer it assembled from the stream)
             foldCall();
         } else if (call == null && doc.element() >= 0 && !doc.usages().isEmpty() && doc.id() == null
-                && doc.reportId() != null && lastReportId != null && !doc.reportId().equals(lastReportId)) {
+                && doc.reportId() != null && lastReportId != null && !doc.reportId().equals(lastReportId)
+                && !claudeCodeLine(doc)) {
             // an element of a JSON array reporting under another call's id in its metadata than the report
             // before: another call's whole answer (Semantic Kernel's new messages of a tool loop, each with its
             // call's id and usage in its metadata, round 254: the loop's first call was free). An element's own
             // top-level id names no call (Koog's tool calls of one answer, each under the tool call's id with
-            // the answer's usage, round 260), and the very counts again are the same call's (below)
+            // the answer's usage, round 260), and the very counts again are the same call's (below). Claude Code's
+            // messages as one array (--output-format json --verbose) are its runs' alone (ClaudeCodeRuns; round 549:
+            // folded here too, its first call was counted twice)
             before = currentReport();
             calls = callList == null ? 0 : callList.size();
             foldCall();
@@ -2265,10 +2268,16 @@ final class UsageSniffer {
             claudeCodeRun = true;
             reported = claudeFormat() && claudeCode(claudeRuns().result(doc.session(), usage, models),
                     usage != null ? usage : ClaudeCodeRuns.fromModelUsage(models));
-        } else if (doc.compactBoundary() && claudeCodeRun) {
+        } else if (doc.compactBoundary()) {
             // round 545: a /compact turn's summarising call shows no assistant line, only this boundary; its run is
-            // told that a call was made, so the next result is read as the same process's running total
-            claudeRuns().compacted(doc.session());
+            // told that a call was made, so the next result is read as the same process's running total. Round 549:
+            // that call read the conversation the boundary's pre_tokens states, charged when the answer is cut before
+            // the result; and the boundary is a Claude Code line wherever it comes (a resumed process's /compact
+            // writes it before any other), so the result after it is read as one
+            claudeCodeRun = true;
+            Map<String, Long> read = Map.of("input_tokens", doc.compactPreTokens(), "output_tokens", 0L);
+            boolean called = claudeRuns().compacted(doc.session(), doc.compactPreTokens());
+            reported = claudeFormat() && claudeCode(called, read);
         } else if (usage != null && (STEP_PART.equals(eventName) || MESSAGE_PART.equals(eventName))
                 && has(usage, "promptTokens", "completionTokens")) {
             // the Vercel AI SDK's data stream: each step's finish part (e:) reports that step's model call,
@@ -3110,6 +3119,28 @@ final class UsageSniffer {
             claudeRuns = new ClaudeCodeRuns();
         }
         return claudeRuns;
+    }
+
+    /**
+     * Whether the document is a Claude Code line that reports usage, as {@link #accepted} reads one into
+     * {@link #claudeRuns}: an assistant line with its message's id and usage, a wrapped message_start or message_delta,
+     * a result (with modelUsage, or with usage after other Claude Code lines). Its calls are told apart there, never by
+     * the answer's calls folded one after another (round 549: with --verbose, --output-format json writes a run's
+     * messages as one JSON array, whose elements were also folded as calls of their own).
+     */
+    private boolean claudeCodeLine(JsonDocumentScanner.Document doc) {
+        String type = doc.type();
+        if ("assistant".equals(type)) {
+            Map<String, Long> message = doc.usage("message.usage");
+            return message != null && doc.reportId() != null && message.containsKey("input_tokens")
+                    && message.containsKey("output_tokens");
+        }
+        if (JsonDocumentScanner.CLAUDE_STREAM_EVENT.equals(type)) {
+            return doc.usage(JsonDocumentScanner.CLAUDE_STREAM_START) != null
+                    || doc.usage(JsonDocumentScanner.CLAUDE_STREAM_DELTA) != null;
+        }
+        return "result".equals(type) && (doc.usage("usage") != null && claudeCodeRun
+                || doc.usage(JsonDocumentScanner.CLAUDE_MODEL_USAGE) != null);
     }
 
     /** Whether a Claude Code line may be read: the answer's reports so far are none, or of the format it is read in. */

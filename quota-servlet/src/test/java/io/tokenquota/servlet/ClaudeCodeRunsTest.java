@@ -60,7 +60,7 @@ class ClaudeCodeRunsTest {
         ClaudeCodeRuns compact = new ClaudeCodeRuns();
         compact.call("s", "msg_a", usage(3000, 1));
         compact.result("s", usage(3000, 9000), null);
-        compact.compacted("s");
+        compact.compacted("s", 0);
         compact.result("s", usage(0, 0), Map.of("inputTokens", 15000L, "outputTokens", 9600L));
         compact.call("s", "msg_c", usage(2500, 1));
         compact.result("s", usage(2500, 700), Map.of("inputTokens", 17500L, "outputTokens", 10300L));
@@ -69,9 +69,43 @@ class ClaudeCodeRunsTest {
         ClaudeCodeRuns resumed = new ClaudeCodeRuns();
         resumed.call("s", "msg_a", usage(3000, 1));
         resumed.result("s", usage(3000, 9000), null);
-        resumed.compacted("s");
+        resumed.compacted("s", 0);
         resumed.result("s", usage(12000, 600), null);
         assertEquals(24_600L, resumed.total()[0]);
+    }
+
+    /**
+     * A boundary's {@code pre_tokens} is what its summary read, a call of that input at least (round 549): a stream
+     * cut after it pays it, a boundary repeated counts once, the result of the same process (its summary read from
+     * the cache) still counts it, and a resumed process that compacts before its call adds less input than its
+     * boundary states, so it is a process of its own.
+     */
+    @Test
+    void aCompactBoundaryReadItsPreTokens() {
+        ClaudeCodeRuns cut = new ClaudeCodeRuns();
+        cut.call("s", "msg_a", usage(3000, 1));
+        cut.result("s", usage(3000, 9000), null);
+        cut.compacted("s", 12000);
+        cut.compacted("s", 12000);
+        assertEquals(24_000L, cut.total()[0]);
+        cut.result("s", usage(0, 0), Map.of("inputTokens", 15000L, "outputTokens", 9600L));
+        assertEquals(24_600L, cut.total()[0]);
+
+        ClaudeCodeRuns cached = new ClaudeCodeRuns();
+        cached.call("s", "msg_a", usage(3000, 1));
+        cached.result("s", usage(3000, 9000), null);
+        cached.compacted("s", 12000);
+        cached.result("s", usage(0, 0), Map.of("inputTokens", 3400L, "cacheReadInputTokens", 11600L,
+                "outputTokens", 9600L));
+        assertEquals(24_600L, cached.total()[0]);
+
+        ClaudeCodeRuns resumed = new ClaudeCodeRuns();
+        resumed.call("s", "msg_p", usage(170000, 1));
+        resumed.result("s", usage(170000, 500), null);
+        resumed.compacted("s", 170600);
+        resumed.call("s", "msg_q", usage(3000, 1));
+        resumed.result("s", usage(3000, 800), Map.of("inputTokens", 173600L, "outputTokens", 2800L));
+        assertEquals(346_900L, resumed.total()[0]);
     }
 
     /** Calls past the names kept count toward their run's calls, one message split over lines once. */
