@@ -58,17 +58,9 @@ class PostgresHotPlanTest {
                     + " CASE WHEN i % 10 = 0 THEN 't' || (i % 100) END FROM generate_series(1, 40000) AS i");
             s.execute("SET plan_cache_mode = force_generic_plan");
             for (Map.Entry<String, String> e : hot.entrySet()) {
-                String positional = new ColonPrefixSqlParser().parse(e.getValue(), null).getSql();
-                StringBuilder numbered = new StringBuilder();
-                int n = 0;
-                for (char ch : positional.toCharArray()) {
-                    if (ch == '?') {
-                        numbered.append('$').append(++n);
-                    } else {
-                        numbered.append(ch);
-                    }
-                }
-                s.execute("PREPARE p_" + e.getKey().replace('-', '_') + " AS " + numbered);
+                int n = new ColonPrefixSqlParser().parse(e.getValue(), null).getParameters().getParameterCount();
+                s.execute("PREPARE p_" + e.getKey().replace('-', '_') + " AS "
+                        + PostgresOnePlanTest.numbered(e.getValue()));
                 List<String> plan = new ArrayList<>();
                 try (ResultSet rs = s.executeQuery("EXPLAIN EXECUTE p_" + e.getKey().replace('-', '_') + "("
                         + String.join(", ", java.util.Collections.nCopies(n, "NULL")) + ")")) {

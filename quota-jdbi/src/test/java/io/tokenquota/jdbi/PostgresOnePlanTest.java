@@ -86,7 +86,7 @@ class PostgresOnePlanTest {
     }
 
     /** The statement with JDBI's named parameters as PREPARE's {@code $1, $2, ...}, in their order. */
-    private static String numbered(String namedSql) {
+    static String numbered(String namedSql) {
         String positional = new ColonPrefixSqlParser().parse(namedSql, null).getSql();
         StringBuilder numbered = new StringBuilder();
         int n = 0;

@@ -66,7 +66,8 @@ class PostgresRound547LockOrderTest {
         for (int i = 0; i < 5; i++) {
             values.append(",('x").append(i).append("', '").append(MONTH).append("', 1000, 0, now(), now())");
         }
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at) VALUES " + values);
+        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at) VALUES "
+                + values);
         exec("INSERT INTO tq_reservation (id, subject, plan_month, held, state, is_consume, created_at, expires_at)"
                 + " VALUES ('901', 'a', '" + MONTH + "', 10, 'HELD', FALSE, now(), now() + INTERVAL '1 hour'),"
                 + " ('902', 'b', '" + MONTH + "', 10, 'HELD', FALSE, now(), now() + INTERVAL '1 hour')");
@@ -139,7 +140,8 @@ class PostgresRound547LockOrderTest {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
             try (Statement s = monitor.createStatement(); ResultSet rs = s.executeQuery(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")) {
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    + " AND wait_event_type = 'Lock'")) {
                 rs.next();
                 if (rs.getInt(1) >= n) {
                     return;
@@ -153,7 +155,8 @@ class PostgresRound547LockOrderTest {
     private static String plan() {
         StringBuilder out = new StringBuilder();
         try (Connection c = DB.dataSource().getConnection();
-             PreparedStatement ps = Positional.of("EXPLAIN " + SQL.takeTogetherInOneStatement).prepare(c, takeParams(c));
+             PreparedStatement ps = Positional.of("EXPLAIN " + SQL.takeTogetherInOneStatement)
+                     .prepare(c, takeParams(c));
              ResultSet rs = ps.executeQuery()) {
             boolean in = false;
             while (rs.next()) {

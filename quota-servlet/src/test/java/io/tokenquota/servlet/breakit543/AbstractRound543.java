@@ -2,6 +2,7 @@ package io.tokenquota.servlet.breakit543;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfRound;
 import org.junit.jupiter.api.Test;
 
@@ -34,7 +35,7 @@ abstract class AbstractRound543 extends PdfRound {
     void control_fortyPagesInAnObjectStreamAreCharged() {
         String s = subject("objstm");
         assertAtLeast(s, PAGES, "isEncrypted() false, getNumberOfPages() 40, iterator 40, text of 40",
-                "whose page dictionaries are in an object stream", sendPdf(s, Round543Files.report(PAGES, false)));
+                "whose page dictionaries are in an object stream", sendPdf(s, ObjectStreamPdfs.report(PAGES, false)));
     }
 
     /**
@@ -55,14 +56,14 @@ abstract class AbstractRound543 extends PdfRound {
         String s = subject("encrypted-objstm");
         assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
                 "protected by an owner password, its page dictionaries in an object stream",
-                sendPdf(s, Round543Files.report(PAGES, true)));
+                sendPdf(s, ObjectStreamPdfs.report(PAGES, true)));
     }
     /** Control: the 40 pages written in the tree's {@code /Kids}, the tree in an object stream in header order: 40 (passes today). */
     @Test
     void control_anInlineTreeInAnObjectStreamIsCharged() {
         String s = subject("inline-ascending");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
-                "whose tree, in an object stream, holds its 40 page dictionaries", sendPdf(s, Round543Files.inlineTree(PAGES, true)));
+                "whose tree, in an object stream, holds its 40 page dictionaries", sendPdf(s, ObjectStreamPdfs.inlineTree(PAGES, false)));
     }
 
     /**
@@ -84,6 +85,6 @@ abstract class AbstractRound543 extends PdfRound {
         String s = subject("inline-descending");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
                 "whose tree, in an object stream laid out against its header's order, holds its 40 page dictionaries",
-                sendPdf(s, Round543Files.inlineTree(PAGES, false)));
+                sendPdf(s, ObjectStreamPdfs.descendingInlineTree(PAGES)));
     }
 }

@@ -2,6 +2,7 @@ package io.tokenquota.servlet.breakit548;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfRound;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
@@ -19,6 +20,9 @@ import org.junit.jupiter.api.Test;
  * security handler, revision 3, 128-bit RC4), which every reader opens without a prompt.
  */
 abstract class AbstractRound548 extends PdfRound {
+    static final String OPEN_OBJECT_STREAM_PAGES = "issue 11, open: round 548, an unread or encrypted object stream is"
+            + " counted as its /N objects, while one tree node in it may hold any number of pages (docs/decisions.md)";
+
     AbstractRound548() {
         super(548);
     }
@@ -38,7 +42,7 @@ abstract class AbstractRound548 extends PdfRound {
         String s = subject("encrypted-report");
         assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
                 "protected by an owner password, its page dictionaries objects of an object stream",
-                sendPdf(s, Round548Files.report(PAGES, true)));
+                sendPdf(s, ObjectStreamPdfs.report(PAGES, true)));
     }
 
     /** Control: the 40 pages written in place in the tree's {@code /Kids}, the tree in an object stream, not encrypted: 40 (passes today). */
@@ -46,7 +50,7 @@ abstract class AbstractRound548 extends PdfRound {
     void control_anInlineTreeInAnObjectStreamIsCharged() {
         String s = subject("inline-plain");
         assertAtLeast(s, PAGES, "isEncrypted() false, getNumberOfPages() 40, iterator 40, text of 40",
-                "whose tree, in an object stream, holds its 40 page dictionaries", sendPdf(s, Round548Files.inlineTree(PAGES, false)));
+                "whose tree, in an object stream, holds its 40 page dictionaries", sendPdf(s, ObjectStreamPdfs.inlineTree(PAGES, false)));
     }
 
     /**
@@ -59,12 +63,12 @@ abstract class AbstractRound548 extends PdfRound {
      * of pages, so an encrypted file sends a document of any length for the price of three pages.
      */
     @Test
-    @Disabled("issue 11: round 548, an unread or encrypted object stream is counted as its /N objects, while one tree node in it may hold any number of pages (docs/decisions.md)")
+    @Disabled(OPEN_OBJECT_STREAM_PAGES)
     void anEncryptedTreeHoldingItsPagesInPlaceIsCharged() {
         String s = subject("inline-encrypted");
         assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
                 "protected by an owner password, its tree (in an object stream of 3 objects) holding its 40 page dictionaries",
-                sendPdf(s, Round548Files.inlineTree(PAGES, true)));
+                sendPdf(s, ObjectStreamPdfs.inlineTree(PAGES, true)));
     }
 
     /**
@@ -82,7 +86,7 @@ abstract class AbstractRound548 extends PdfRound {
         String s = subject("predicted-encrypted");
         assertAtLeast(s, PAGES, "isEncrypted() true, getNumberOfPages() 40, iterator 40, text of 40",
                 "protected by an owner password, its page dictionaries in an object stream under a PNG predictor",
-                sendPdf(s, Round548Files.predicted(PAGES, true)));
+                sendPdf(s, ObjectStreamPdfs.predicted(PAGES, true)));
     }
 
     /**
@@ -94,7 +98,7 @@ abstract class AbstractRound548 extends PdfRound {
         String s = subject("padded-6");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
                 "whose tree, in an object stream after 6 padding streams, holds its 40 page dictionaries",
-                sendPdf(s, Round548Files.paddedInlineTree(PAGES, 6)));
+                sendPdf(s, ObjectStreamPdfs.paddedInlineTree(PAGES, 6)));
     }
 
     /**
@@ -107,12 +111,12 @@ abstract class AbstractRound548 extends PdfRound {
      * text of 40 pages.
      */
     @Test
-    @Disabled("issue 11: round 548, an unread or encrypted object stream is counted as its /N objects, while one tree node in it may hold any number of pages (docs/decisions.md)")
+    @Disabled(OPEN_OBJECT_STREAM_PAGES)
     void anInlineTreeLeftUnreadByTheBudgetIsCharged() {
         String s = subject("padded-12");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
                 "whose tree, in an object stream after 12 padding streams that spend the decoding budget, holds its 40 page dictionaries",
-                sendPdf(s, Round548Files.paddedInlineTree(PAGES, 12)));
+                sendPdf(s, ObjectStreamPdfs.paddedInlineTree(PAGES, 12)));
     }
 
     /**
@@ -124,7 +128,7 @@ abstract class AbstractRound548 extends PdfRound {
         String s = subject("unrepeated");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40",
                 "whose tree, in an object stream beside an empty tree nothing names, holds its 40 page dictionaries",
-                sendPdf(s, Round548Files.repeatedTree(PAGES, false, true)));
+                sendPdf(s, ObjectStreamPdfs.repeatedTree(PAGES, false, true)));
     }
 
     /**
@@ -141,6 +145,6 @@ abstract class AbstractRound548 extends PdfRound {
         String s = subject("repeated");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40",
                 "whose object stream lists object 2 twice (its 40-page tree at the index the xref gives, an empty tree after it)",
-                sendPdf(s, Round548Files.repeatedTree(PAGES, true, true)));
+                sendPdf(s, ObjectStreamPdfs.repeatedTree(PAGES, true, true)));
     }
 }

@@ -1,6 +1,5 @@
-package io.tokenquota.servlet.breakit548;
+package io.tokenquota.servlet.testing;
 
-import io.tokenquota.servlet.testing.PdfFiles;
 import java.io.ByteArrayOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -8,7 +7,7 @@ import java.util.HexFormat;
 import java.util.TreeMap;
 
 /**
- * The files of round 548 (round 543's writer, extended): the usual 40-page report (catalog 1, page tree 2, page {@code 3+2i} over content
+ * PDFs whose objects sit in an object stream (rounds 543 and 548): the usual 40-page report (catalog 1, page tree 2, page {@code 3+2i} over content
  * {@code 4+2i}, font 200) written as PDF 1.5 writers save it, its dictionaries packed in object stream 300 and
  * the objects placed by cross-reference stream 302 (ISO 32000-1 sections 7.5.7 and 7.5.8), optionally protected
  * by the standard security handler with an owner password and an empty user password (ISO 32000-1 section 7.6.3,
@@ -19,7 +18,7 @@ import java.util.TreeMap;
  * section 7.6.1), so the object stream's data, the page dictionaries within it, is RC4 under object 300's key;
  * a reader decrypts it with the key the empty user password gives (Algorithm 2) before it inflates it.
  */
-final class Round548Files {
+public final class ObjectStreamPdfs {
     /** The object stream holding the catalog, the page tree, the pages and the font. */
     static final int OBJECT_STREAM = 300;
     static final int ENCRYPT = 301;
@@ -32,11 +31,11 @@ final class Round548Files {
     /** The file identifier (the trailer's /ID), fixed so the file is the same on every run. */
     private static final byte[] ID = HexFormat.of().parseHex("5d1f0e3b9c2a47d8b6e1f4a30c7d92e5");
 
-    private Round548Files() {
+    private ObjectStreamPdfs() {
     }
 
     /** The 40-page report, its dictionaries in an object stream; encrypted with an owner password when {@code encrypted}. */
-    static byte[] report(int pages, boolean encrypted) {
+    public static byte[] report(int pages, boolean encrypted) {
         return write(pages, encrypted, false, false, false);
     }
 
@@ -44,8 +43,16 @@ final class Round548Files {
      * The report whose page tree holds its 40 page dictionaries in place ({@code /Kids [<< /Type /Page ... >> ...]}),
      * in the object stream with the catalog and the font ({@code /N 3}), encrypted when {@code encrypted}.
      */
-    static byte[] inlineTree(int pages, boolean encrypted) {
+    public static byte[] inlineTree(int pages, boolean encrypted) {
         return write(pages, encrypted, true, false, false);
+    }
+
+    /**
+     * The clear report whose tree holds its pages in place, its object stream's objects written in the reverse
+     * of the header's order (font, tree, catalog), so the header's offsets decrease.
+     */
+    public static byte[] descendingInlineTree(int pages) {
+        return write(pages, false, true, true, false);
     }
 
     /**
@@ -53,7 +60,7 @@ final class Round548Files {
      * written under a PNG predictor ({@code /DecodeParms << /Predictor 12 /Columns 16 >>}, ISO 32000-1 section
      * 7.4.4.4: each 16-byte row after a filter-type byte, here 0, "None"), encrypted when {@code encrypted}.
      */
-    static byte[] predicted(int pages, boolean encrypted) {
+    public static byte[] predicted(int pages, boolean encrypted) {
         return write(pages, encrypted, false, false, true);
     }
 
@@ -63,7 +70,7 @@ final class Round548Files {
      * zero bytes each (about 8.3 KB of Flate, within 100 times its size, as PdfPages bounds one stream); written
      * before the report's object stream, they spend PdfPages' shared 8 MB decoding budget first.
      */
-    static byte[] paddedInlineTree(int pages, int padding) {
+    public static byte[] paddedInlineTree(int pages, int padding) {
         return write(pages, false, true, false, false, padding);
     }
 
@@ -75,7 +82,7 @@ final class Round548Files {
      * font either way); with {@code repeated} false the empty tree is object 9, which nothing names.
      * Cross-reference stream 302 places object 2 at the index of its first pair.
      */
-    static byte[] repeatedTree(int pages, boolean repeated, boolean fullPairFirst) {
+    public static byte[] repeatedTree(int pages, boolean repeated, boolean fullPairFirst) {
         String page = "<< /Type /Page /MediaBox [0 0 612 792] >>";
         String full = "<< /Type /Pages /Kids [" + (page + " ").repeat(pages) + "] /Count " + pages + " >>";
         String[] data = {"<< /Type /Catalog /Pages 2 0 R >>", full, "<< /Type /Pages /Kids [] /Count 0 >>",
