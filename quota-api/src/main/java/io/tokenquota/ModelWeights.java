@@ -141,6 +141,14 @@ public final class ModelWeights {
     private final String[] prefixes;
     private final Scaled[] prefixRates;
     private final Scaled defaults;
+    /**
+     * Names as clients sent them, already resolved: most calls name one of a few models, and resolving a
+     * name that is not an exact row (a fold, a regular expression, the prefixes in turn) is most of what
+     * weighing a call costs. A cache of answers that never change, so the table stays immutable.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<String, Scaled> resolved =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    private static final int RESOLVED_NAMES = 1_024;
     private final Map<String, Rates> table;
 
     private ModelWeights(Builder b) {
@@ -241,6 +249,19 @@ public final class ModelWeights {
         if (model == null) {
             return defaults;
         }
+        Scaled known = resolved.get(model);
+        if (known != null) {
+            return known;
+        }
+        Scaled s = resolve(model);
+        // bounded: a client may send any name, and a name past the bound is only resolved each time
+        if (resolved.size() < RESOLVED_NAMES) {
+            resolved.putIfAbsent(model, s);
+        }
+        return s;
+    }
+
+    private Scaled resolve(String model) {
         String name = fold(model);
         Scaled s = exact.get(name);
         if (s != null) {

@@ -206,4 +206,25 @@ class ModelWeightsTest {
         assertEquals(ModelWeights.Rates.ONE, w.rates("gemini-1.5-pro-exp-0827"), "a name after the model is another model");
         assertEquals(ModelWeights.Rates.ONE, w.rates("gemini-1.5-pro-latest"), "an alias needs a row of its own");
     }
+
+    /**
+     * Names are remembered once resolved (most calls name a few models), at most a bound of them: a client
+     * sending thousands of names gets each one's own rates, before the bound, past it and when asked again.
+     */
+    @Test
+    void everyNameGetsItsOwnRatesWhetherRememberedOrNot() {
+        ModelWeights.Rates gpt4o = ModelWeights.Rates.parse("5,5,15,15");
+        ModelWeights.Rates mini = ModelWeights.Rates.parse("0.15,0.075,0.6,0.6");
+        ModelWeights w = ModelWeights.builder().model("gpt-4o", gpt4o).model("gpt-4o-mini*", mini).build();
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < 3_000; i++) {
+                String snapshot = String.format(java.util.Locale.ROOT, "GPT-4o-%08d", 20_240_000 + i);
+                assertEquals(gpt4o, w.rates(snapshot), snapshot + ", pass " + pass);
+                assertEquals(mini, w.rates("gpt-4o-mini-" + i), "gpt-4o-mini-" + i + ", pass " + pass);
+                assertEquals(ModelWeights.Rates.ONE, w.rates("unknown-" + i), "unknown-" + i + ", pass " + pass);
+            }
+        }
+        assertEquals(2_000 * 5 + 1_000 * 15, w.hold("gpt-4o-20240101", 2_000, 1_000),
+                "the hold weighs by the remembered rates");
+    }
 }

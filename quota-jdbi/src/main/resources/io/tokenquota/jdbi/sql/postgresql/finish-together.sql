@@ -83,13 +83,17 @@ WITH calls AS (
 ), locked AS (
     SELECT a.subject
       FROM tq_account AS a
-     WHERE a.subject IN (SELECT subject FROM sums) AND a.plan_month = :month
+     WHERE a.subject = ANY(ARRAY(SELECT subject FROM sums)) AND a.plan_month = :month
      ORDER BY a.subject
        FOR UPDATE OF a
 ), account AS (
-    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = s.last_at
-      FROM sums AS s JOIN locked AS l ON l.subject = s.subject
-     WHERE a.subject = s.subject AND a.plan_month = :month
+    -- the new values from a subquery per row, the rows from the key's index (the subjects an init plan lists),
+    -- not from a join: a row another transaction changed since the snapshot (a hot subject's, nearly always)
+    -- is evaluated again on its newest version, and that costs what the update's own plan costs to start
+    UPDATE tq_account AS a
+       SET (used, reserved, updated_at) = (SELECT a.used + s.charged, a.reserved - s.held, s.last_at
+                                             FROM sums AS s WHERE s.subject = a.subject)
+     WHERE a.subject = ANY(ARRAY(SELECT subject FROM locked)) AND a.plan_month = :month
     RETURNING a.subject, a.allocated AS account_allocated, a.granted AS account_granted,
               a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
               a.created_at AS account_created_at, a.updated_at AS account_updated_at

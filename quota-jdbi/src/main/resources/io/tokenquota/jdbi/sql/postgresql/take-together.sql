@@ -52,14 +52,17 @@ WITH calls AS (
      ORDER BY a.subject
        FOR UPDATE OF a
 ), account AS (
-    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = s.last_at
-      FROM sums AS s JOIN locked AS l ON l.subject = s.subject
-     WHERE a.subject = s.subject AND a.plan_month = :month
-       -- the calls' subjects straight from the parameter, so the key's index finds them whatever the
-       -- statistics say (a join to sums alone can be planned as a scan of the month's accounts)
-       AND a.subject = ANY(CAST((SELECT CAST(:subjectList AS VARCHAR[])) AS VARCHAR[]))
+    -- the new values and the sum to test from a subquery per row, the rows from the key's index (the
+    -- locked subjects, which an init plan lists once `locked` has run), not from a join: a row another
+    -- transaction changed since the snapshot (a hot subject's, nearly always) is tested again on its newest
+    -- version, and that costs what the update's own plan costs to start
+    UPDATE tq_account AS a
+       SET (used, reserved, updated_at) = (SELECT a.used + s.consumed, a.reserved + s.held, s.last_at
+                                             FROM sums AS s WHERE s.subject = a.subject)
+     WHERE a.subject = ANY(ARRAY(SELECT subject FROM locked)) AND a.plan_month = :month
        -- room for every call of the subject at once, on the row as the update finds it (see above)
-       AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total
+       AND a.allocated + a.granted + a.carried - a.used - a.reserved
+           >= (SELECT s.total FROM sums AS s WHERE s.subject = a.subject)
        -- the same conditions as a single reserve or consume: the subject's latest month, no team (a team
        -- member's holds are held against its team's account too, on the store's team path), no stale hold.
        -- OFFSET 0 keeps each NOT EXISTS a probe per account, by the open-holds index (subject, expiry) and

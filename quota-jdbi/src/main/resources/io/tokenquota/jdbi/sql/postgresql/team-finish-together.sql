@@ -83,18 +83,19 @@ WITH calls AS (
      GROUP BY subject
 ), locked AS (
     SELECT a.subject
-      FROM tq_account AS a JOIN sums AS s ON s.subject = a.subject
-     WHERE a.plan_month = :month
-     ORDER BY s.is_team DESC, a.subject
+      FROM tq_account AS a
+     WHERE a.subject = ANY(ARRAY(SELECT subject FROM sums)) AND a.plan_month = :month
+     ORDER BY a.subject = ANY(ARRAY(SELECT subject FROM sums WHERE is_team)) DESC, a.subject
        FOR UPDATE OF a
 ), account AS (
     -- by the key alone, each row moved from its own columns (see team-take-together.sql): every account
     -- of a hold this statement sees existed at its snapshot, and the lock above keeps it until commit,
     -- so none is left unmoved; should one be missing, the statement fails (division by zero) and changes
     -- nothing, rather than commit finished holds whose accounts did not move (as team-finish.sql)
-    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = s.last_at
-      FROM sums AS s JOIN locked AS l ON l.subject = s.subject
-     WHERE a.subject = s.subject AND a.plan_month = :month
+    UPDATE tq_account AS a
+       SET (used, reserved, updated_at) = (SELECT a.used + s.charged, a.reserved - s.held, s.last_at
+                                             FROM sums AS s WHERE s.subject = a.subject)
+     WHERE a.subject = ANY(ARRAY(SELECT subject FROM locked)) AND a.plan_month = :month
        AND 1 / CASE WHEN (SELECT COUNT(*) FROM locked) = (SELECT COUNT(*) FROM sums) THEN 1 ELSE 0 END = 1
     RETURNING a.subject, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at
 ), event AS (

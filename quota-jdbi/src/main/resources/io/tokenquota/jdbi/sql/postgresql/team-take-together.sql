@@ -6,13 +6,16 @@
 -- each new row's id; :accountList is every team and member the calls name, :teamsList the teams.
 -- The accounts of the month are locked teams first, then members, each in subject order: the order of
 -- every path that locks a team's row and a member's (team-take, team-finish, the locked path), so no two
--- of them deadlock. Each call is then walked in queue order and granted only if, on the rows as locked,
--- the member is still in that team, both accounts are the latest of their owners with no stale hold,
--- and both still have its tokens after the calls granted before it: the check of team-take.sql, made
--- against what the earlier calls left. A call not granted changes nothing (its caller runs alone, on the
--- path that explains refusals). Both balances of each granted call move, and its hold (which remembers
--- the team) is written, with one event per account for a consume. One row back per granted call (ord, 1-based) with the
--- member's and the team's account as the statement left them and both events' ids.
+-- of them deadlock. A call is granted only if, on the rows as locked, the member is still in that team,
+-- both accounts are the latest of their owners with no stale hold, and each has room for the sum of all
+-- the batch's calls on it: the check of team-take.sql, for every call at once. Then each granted call
+-- fits after those before it in queue order (balances only go down by what the calls ask), so granting
+-- them is what running them one after another would do. An account short of its sum grants none of its
+-- calls (a team short of its members' sum, none of theirs), and a call not granted changes nothing: its
+-- caller runs it alone, on the path that decides one call at a time and explains refusals. Both balances
+-- of each granted call move, and its hold (which remembers the team) is written, with one event per
+-- account for a consume. One row back per granted call (ord, 1-based) with the member's and the team's
+-- account as the statement left them and both events' ids.
 -- :month is the leader's clock's month: an account with a later month is not locked (NOT EXISTS on later
 -- months), so a call whose member or team has moved on is not granted here and runs alone on the store's
 -- transaction path, which starts from the member's latest month (round 323). The store sends only calls
@@ -20,7 +23,7 @@
 -- events' time, a consume's finished_at), :dbNowList the same in the database's clock (its row's
 -- creation), microseconds since the epoch; an account's updated_at is its last granted call's. :dbNow is
 -- the last call's instant, at which no account may have a stale hold.
-WITH RECURSIVE calls AS (
+WITH calls AS (
     SELECT t.ord, t.subject, t.team, t.tokens, t.endpoint, t.id, t.consume,
            TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,
            TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at,
@@ -53,46 +56,22 @@ WITH RECURSIVE calls AS (
                        OFFSET 0)
      ORDER BY a.subject = ANY(CAST(:teamsList AS VARCHAR[])) DESC, a.subject
        FOR UPDATE OF a
-), slots AS (
-    -- each locked account's place in the walk's array of balances
-    SELECT subject, team_subject, available, row_number() OVER (ORDER BY subject) AS pos FROM locked
 ), demand AS (
     -- what the batch asks of each account: the calls of its member, or of its team's members
     SELECT o.subject, SUM(c.tokens) AS tokens
       FROM calls AS c CROSS JOIN LATERAL (VALUES (c.subject), (c.team)) AS o(subject)
      GROUP BY o.subject
-), everyone_fits AS (
-    -- the usual batch: every call's member (still in its team) and team are locked, and each account has
-    -- room for all the calls on it at once. Then each call fits after those before it (balances only go
-    -- down by what the calls ask), so the walk below, one call after another, is not needed
-    SELECT NOT EXISTS (SELECT 1 FROM calls AS c
-                        WHERE NOT EXISTS (SELECT 1 FROM slots AS m WHERE m.subject = c.subject AND m.team_subject = c.team)
-                           OR NOT EXISTS (SELECT 1 FROM slots AS t WHERE t.subject = c.team AND t.team_subject IS NULL))
-       AND NOT EXISTS (SELECT 1 FROM demand AS d JOIN slots AS s ON s.subject = d.subject WHERE s.available < d.tokens)
-           AS yes
-), walk (k, balances, fits) AS (
-    SELECT CAST(0 AS BIGINT), (SELECT array_agg(available ORDER BY pos) FROM slots), FALSE
-    UNION ALL
-    -- call k + 1 against the balances the calls before it left: both its member's (still in its team)
-    -- and its team's must hold its tokens, and then both go down by them
-    SELECT c.ord,
-           CASE WHEN g.fits
-                THEN (SELECT array_agg(CASE WHEN u.i IN (g.member_pos, g.team_pos) THEN u.balance - c.tokens
-                                            ELSE u.balance END ORDER BY u.i)
-                        FROM unnest(w.balances) WITH ORDINALITY AS u(balance, i))
-                ELSE w.balances END,
-           g.fits
-      FROM walk AS w JOIN calls AS c ON c.ord = w.k + 1
-     CROSS JOIN LATERAL (
-            SELECT m.pos AS member_pos, t.pos AS team_pos,
-                   COALESCE(w.balances[m.pos] >= c.tokens AND w.balances[t.pos] >= c.tokens, FALSE) AS fits
-              FROM (SELECT 1) AS one
-              LEFT JOIN slots AS m ON m.subject = c.subject AND m.team_subject = c.team
-              LEFT JOIN slots AS t ON t.subject = c.team AND t.team_subject IS NULL) AS g
+), fits AS (
+    -- the locked accounts with room for every call the batch asks of them, as locked (the newest versions)
+    SELECT l.subject, l.team_subject
+      FROM locked AS l JOIN demand AS d ON d.subject = l.subject
+     WHERE l.available >= d.tokens
 ), accepted AS (
-    -- a granted hold's id is two numbers drawn from the event log's sequence, the member's and the team's,
-    -- joined by 't': the ids its two RESERVED events are listed under (a hold writes no event, see
-    -- team-take.sql); a consume keeps the id it was given and logs both events
+    -- a call is granted when its member (still in its team) and its team both have room for all their
+    -- calls here: then it fits after the calls before it, since balances only go down by what the calls
+    -- ask. A granted hold's id is two numbers drawn from the event log's sequence in queue order, the
+    -- member's and the team's, joined by 't': the ids its two RESERVED events are listed under (a hold
+    -- writes no event, see team-take.sql); a consume keeps the id it was given and logs both events
     SELECT g.ord, g.subject, g.team, g.tokens, g.endpoint, g.expires_at, g.consume, g.member_number, g.team_number,
            g.call_at, g.call_db_at,
            CASE WHEN g.consume THEN g.id
@@ -101,12 +80,11 @@ WITH RECURSIVE calls AS (
                    c.call_db_at,
                    CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS member_number,
                    CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS team_number
-              FROM (SELECT c.ord AS k FROM calls AS c WHERE (SELECT yes FROM everyone_fits)
-                    UNION ALL
-                    -- only when some call may not fit: the walk runs only when this branch is read
-                    SELECT w.k FROM walk AS w WHERE NOT (SELECT yes FROM everyone_fits) AND w.fits) AS w
-              JOIN calls AS c ON c.ord = w.k
-             OFFSET 0) AS g
+              FROM calls AS c
+             WHERE EXISTS (SELECT 1 FROM fits AS m WHERE m.subject = c.subject AND m.team_subject = c.team)
+               AND EXISTS (SELECT 1 FROM fits AS t WHERE t.subject = c.team AND t.team_subject IS NULL)
+             ORDER BY c.ord
+            OFFSET 0) AS g
 ), sums AS (
     -- each granted call moves its member's account and its team's by the same tokens
     SELECT o.subject, SUM(CASE WHEN x.consume THEN x.tokens ELSE 0 END) AS consumed,
@@ -118,14 +96,16 @@ WITH RECURSIVE calls AS (
     -- by the key alone, each row moved from its own columns: PostgreSQL finds the rows to update as of
     -- this statement's snapshot and tests the WHERE on that version first; only a row that passes is
     -- tested again on its newest version (the one locked above). A balance test here would read the
-    -- snapshot's balance, older than the one the walk granted against, and could drop a row another
-    -- transaction freed room in meanwhile (the team's, so the members' rows moved alone). The walk has
-    -- checked every sum against its row as locked; the key and the lock keep that row until commit.
-    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = s.last_at
-      FROM sums AS s
-     WHERE a.subject = s.subject AND a.plan_month = :month
-       -- a no-op filter (the summed subjects are calls' accounts) that lets the key's index find the rows
-       AND a.subject = ANY(CAST((SELECT CAST(:accountList AS VARCHAR[])) AS VARCHAR[]))
+    -- snapshot's balance, older than the one `fits` tested, and could drop a row another transaction freed
+    -- room in meanwhile (the team's, so the members' rows moved alone); `fits` has checked every sum against
+    -- its row as locked, and the lock keeps that row until commit. The new values come from a subquery per
+    -- row and the rows from the key's index (the subjects an init plan lists), not from a join: a row
+    -- another transaction changed since the snapshot (a team's row, nearly always) is evaluated again on
+    -- its newest version, and that re-evaluation costs what the update's own plan costs to start
+    UPDATE tq_account AS a
+       SET (used, reserved, updated_at) = (SELECT a.used + s.consumed, a.reserved + s.held, s.last_at
+                                             FROM sums AS s WHERE s.subject = a.subject)
+     WHERE a.subject = ANY(ARRAY(SELECT subject FROM sums)) AND a.plan_month = :month
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
 ), hold AS (
