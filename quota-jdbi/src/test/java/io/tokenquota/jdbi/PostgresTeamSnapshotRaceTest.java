@@ -1,19 +1,16 @@
 package io.tokenquota.jdbi;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.jdbi.testing.PostgresExtension;
+import io.tokenquota.jdbi.testing.RowRace;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -30,18 +27,20 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class PostgresTeamSnapshotRaceTest {
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();
+    private static final RowRace RACE = new RowRace(DB);
 
     private static final String MONTH = "2026-12";
 
     @Test
     void membersTakenTogetherWhileTheirTeamIsFreedMoveBothAccounts() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at, team_subject)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at, team_subject)"
                 + " VALUES ('team', '" + MONTH + "', 100, 90, now(), now(), NULL),"
                 + " ('m1', '" + MONTH + "', 1000, 0, now(), now(), 'team'),"
                 + " ('m2', '" + MONTH + "', 1000, 0, now(), now(), 'team')");
         Positional take = Positional.of(new Sql(Dialect.POSTGRESQL).teamTakeTogetherInOneStatement);
-        List<String> rows = raceAgainstRelease("team", 50, c -> {
+        List<String> rows = RACE.raceAgainst(
+                List.of("UPDATE tq_account SET reserved = reserved - 50 WHERE subject = 'team'"), c -> {
             Instant now = Instant.now();
             try (PreparedStatement ps = take.prepare(c,
                     "subjectList", c.createArrayOf("varchar", new String[] {"m1", "m2"}),
@@ -50,13 +49,13 @@ class PostgresTeamSnapshotRaceTest {
                     "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
                     "idList", c.createArrayOf("varchar", new String[] {"t-h1", "t-h2"}),
                     "consumeList", c.createArrayOf("boolean", new Boolean[] {false, false}),
-                    "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L,
-                            micros(now) + 3_600_000_000L}),
+                    "expiryList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now) + 3_600_000_000L,
+                            RowRace.micros(now) + 3_600_000_000L}),
                     "accountList", c.createArrayOf("varchar", new String[] {"m1", "m2", "team"}),
                     "teamsList", c.createArrayOf("varchar", new String[] {"team"}),
                     // each call's own instant (round 343)
-                    "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
-                    "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                    "nowList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now), RowRace.micros(now)}),
+                    "dbNowList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now), RowRace.micros(now)}),
                     "month", MONTH, "dbNow", now);
                  ResultSet rs = ps.executeQuery()) {
                 List<String> out = new ArrayList<>();
@@ -68,10 +67,10 @@ class PostgresTeamSnapshotRaceTest {
         });
         // both calls granted on the team's row as locked (60 left), each account moved once by its sum
         assertEquals(List.of("m1:10/70", "m2:20/70"), rows);
-        assertEquals(List.of("m1:0/10", "m2:0/20", "team:0/70"), accounts());
-        assertEquals(2L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
+        assertEquals(List.of("m1:0/10", "m2:0/20", "team:0/70"), RACE.accounts());
+        assertEquals(2L, RACE.count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
         // a hold writes no event: its finishing events record the reserve
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     /**
@@ -81,15 +80,17 @@ class PostgresTeamSnapshotRaceTest {
      */
     @Test
     void callsTakenTogetherWhileTheirAccountIsDrainedAreNotGranted() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
                 + " VALUES ('u', '" + MONTH + "', 100, 0, now(), now())");
         // another transaction holds 90 of the 100; the statement's snapshot still has room for its 30
-        List<String> rows = raceAgainstRelease("u", -90, PostgresTeamSnapshotRaceTest::holdAndConsume);
+        List<String> rows = RACE.raceAgainst(
+                List.of("UPDATE tq_account SET reserved = reserved + 90 WHERE subject = 'u'"),
+                PostgresTeamSnapshotRaceTest::holdAndConsume);
         assertEquals(List.of(), rows);
-        assertEquals(List.of("u:0/90"), accounts());
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(List.of("u:0/90"), RACE.accounts());
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     /**
@@ -100,15 +101,17 @@ class PostgresTeamSnapshotRaceTest {
      */
     @Test
     void callsTakenTogetherWhileTheirAccountIsFreedChangeNothing() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
                 + " VALUES ('u', '" + MONTH + "', 100, 90, now(), now())");
         // the statement's snapshot: 10 left, not yet the 60 the release leaves
-        List<String> rows = raceAgainstRelease("u", 50, PostgresTeamSnapshotRaceTest::holdAndConsume);
+        List<String> rows = RACE.raceAgainst(
+                List.of("UPDATE tq_account SET reserved = reserved - 50 WHERE subject = 'u'"),
+                PostgresTeamSnapshotRaceTest::holdAndConsume);
         assertEquals(List.of(), rows);
-        assertEquals(List.of("u:0/40"), accounts());
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(List.of("u:0/40"), RACE.accounts());
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     /** A hold of 10 and a consume of 20 of {@code u}, combined; each granted call's {@code ord:used/reserved}. */
@@ -119,9 +122,9 @@ class PostgresTeamSnapshotRaceTest {
                 "subjectList", c.createArrayOf("varchar", new String[] {"u", "u"}),
                 "tokenList", c.createArrayOf("bigint", new Long[] {10L, 20L}),
                 "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
-                "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L, null}),
-                "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
-                "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                "expiryList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now) + 3_600_000_000L, null}),
+                "nowList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now), RowRace.micros(now)}),
+                "dbNowList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now), RowRace.micros(now)}),
                 "month", MONTH, "dbNow", now);
              ResultSet rs = ps.executeQuery()) {
             List<String> out = new ArrayList<>();
@@ -129,74 +132,6 @@ class PostgresTeamSnapshotRaceTest {
                 out.add(rs.getLong("ord") + ":" + rs.getLong("used") + "/" + rs.getLong("reserved"));
             }
             return out;
-        }
-    }
-
-    private interface Work {
-        List<String> run(Connection c) throws SQLException;
-    }
-
-    /**
-     * Runs {@code work} while another transaction has taken {@code tokens} off {@code subject}'s
-     * reserved (added, when negative): the work's statement takes its snapshot before that commits and
-     * waits for the row; the other transaction commits once it waits.
-     */
-    private static List<String> raceAgainstRelease(String subject, long tokens, Work work) throws Exception {
-        try (Connection release = DB.dataSource().getConnection()) {
-            release.setAutoCommit(false);
-            try (Statement s = release.createStatement()) {
-                s.executeUpdate("UPDATE tq_account SET reserved = reserved - " + tokens + " WHERE subject = '" + subject
-                        + "'");
-            }
-            CompletableFuture<List<String>> taken = CompletableFuture.supplyAsync(() -> {
-                try (Connection c = DB.dataSource().getConnection()) {
-                    return work.run(c);
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e.getMessage(), e);
-                }
-            });
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (count("SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'") == 0) {
-                assertTrue(System.nanoTime() < deadline, "the statement never waited for the release's row");
-                Thread.sleep(10);
-            }
-            release.commit();
-            return taken.get(30, TimeUnit.SECONDS);
-        }
-    }
-
-    /** The class's tests share one database: each starts from empty tables. */
-    private static void emptyLedger() throws SQLException {
-        JdbiQuotaStore.installSchema(DB.dataSource());
-        exec("TRUNCATE tq_account, tq_reservation, tq_event");
-    }
-
-    private static long micros(Instant instant) {
-        return instant.getEpochSecond() * 1_000_000L + instant.getNano() / 1_000;
-    }
-
-    private static List<String> accounts() throws SQLException {
-        List<String> out = new ArrayList<>();
-        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT subject, used, reserved FROM tq_account ORDER BY subject")) {
-            while (rs.next()) {
-                out.add(rs.getString(1) + ":" + rs.getLong(2) + "/" + rs.getLong(3));
-            }
-        }
-        return out;
-    }
-
-    private static long count(String sql) throws SQLException {
-        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
-        }
-    }
-
-    private static void exec(String sql) throws SQLException {
-        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement()) {
-            s.execute(sql);
         }
     }
 }

@@ -3,19 +3,16 @@ package io.tokenquota.jdbi.breakit550;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.PostgresExtension;
+import io.tokenquota.jdbi.testing.RowRace;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.jdbi.v3.core.locator.ClasspathSqlLocator;
 import org.jdbi.v3.core.statement.ColonPrefixSqlParser;
 import org.jdbi.v3.core.statement.ParsedSql;
@@ -35,6 +32,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class PostgresRound550Test {
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();
+    private static final RowRace RACE = new RowRace(DB);
 
     private static final String MONTH = "2026-12";
 
@@ -48,18 +46,18 @@ class PostgresRound550Test {
      */
     @Test
     void takeTogetherMovesTheNewestRowOfAnAccountChangedMeanwhile() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at)"
                 + " VALUES ('u', '" + MONTH + "', 100, 0, 0, now(), now())");
-        List<String> rows = raceAgainst(List.of("UPDATE tq_account SET used = used + 70 WHERE subject = 'u'"), c -> {
+        List<String> rows = RACE.raceAgainst(List.of("UPDATE tq_account SET used = used + 70 WHERE subject = 'u'"), c -> {
             Instant now = Instant.now();
             try (PreparedStatement ps = prepare(c, "take-together",
                     "subjectList", c.createArrayOf("varchar", new String[] {"u", "u"}),
                     "tokenList", c.createArrayOf("bigint", new Long[] {10L, 20L}),
                     "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
-                    "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L, null}),
-                    "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
-                    "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                    "expiryList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now) + 3_600_000_000L, null}),
+                    "nowList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now), RowRace.micros(now)}),
+                    "dbNowList", c.createArrayOf("bigint", new Long[] {RowRace.micros(now), RowRace.micros(now)}),
                     "month", MONTH, "dbNow", now);
                  ResultSet rs = ps.executeQuery()) {
                 List<String> out = new ArrayList<>();
@@ -71,9 +69,9 @@ class PostgresRound550Test {
         });
         // 70 consumed meanwhile leaves exactly 30: both calls fit on the newest row
         assertEquals(List.of("1:90/10", "2:90/10"), rows);
-        assertEquals(List.of("u:90/10"), accounts());
-        assertEquals(1L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
-        assertEquals(1L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(List.of("u:90/10"), RACE.accounts());
+        assertEquals(1L, RACE.count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
+        assertEquals(1L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     // ------------------------------------------------------------------ finish-together.sql
@@ -84,19 +82,19 @@ class PostgresRound550Test {
      */
     @Test
     void finishTogetherMovesTheNewestRowOfAnAccountChangedMeanwhile() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at)"
                 + " VALUES ('u', '" + MONTH + "', 100, 0, 50, now(), now())");
-        exec("INSERT INTO tq_reservation (id, subject, plan_month, held, state, is_consume, created_at, expires_at)"
+        RACE.exec("INSERT INTO tq_reservation (id, subject, plan_month, held, state, is_consume, created_at, expires_at)"
                 + " VALUES ('11', 'u', '" + MONTH + "', 30, 'HELD', FALSE, now(), now() + INTERVAL '1 hour'),"
                 + " ('12', 'u', '" + MONTH + "', 20, 'HELD', FALSE, now(), now() + INTERVAL '1 hour')");
-        exec("SELECT setval('tq_event_id_seq', 1000)");
-        List<String> rows = raceAgainst(List.of("UPDATE tq_account SET used = used + 7 WHERE subject = 'u'"),
+        RACE.exec("SELECT setval('tq_event_id_seq', 1000)");
+        List<String> rows = RACE.raceAgainst(List.of("UPDATE tq_account SET used = used + 7 WHERE subject = 'u'"),
                 c -> finish(c, "finish-together", new String[] {"11", "12"}, new Long[] {25L, null}, false));
         assertEquals(List.of("11:32/0", "12:32/0"), rows);
-        assertEquals(List.of("u:32/0"), accounts());
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
-        assertEquals(2L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(List.of("u:32/0"), RACE.accounts());
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(2L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     // ------------------------------------------------------------------ team-finish-together.sql
@@ -108,23 +106,23 @@ class PostgresRound550Test {
      */
     @Test
     void teamFinishTogetherMovesTheNewestRowsOfBothAccountsChangedMeanwhile() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at, team_subject)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at, team_subject)"
                 + " VALUES ('team', '" + MONTH + "', 1000, 0, 50, now(), now(), NULL),"
                 + " ('m1', '" + MONTH + "', 1000, 0, 30, now(), now(), 'team'),"
                 + " ('m2', '" + MONTH + "', 1000, 0, 20, now(), now(), 'team')");
-        exec("INSERT INTO tq_reservation (id, subject, plan_month, held, state, is_consume, created_at, expires_at,"
+        RACE.exec("INSERT INTO tq_reservation (id, subject, plan_month, held, state, is_consume, created_at, expires_at,"
                 + " team_subject) VALUES ('21t22', 'm1', '" + MONTH + "', 30, 'HELD', FALSE, now(),"
                 + " now() + INTERVAL '1 hour', 'team'),"
                 + " ('23t24', 'm2', '" + MONTH + "', 20, 'HELD', FALSE, now(), now() + INTERVAL '1 hour', 'team')");
-        exec("SELECT setval('tq_event_id_seq', 1000)");
-        List<String> rows = raceAgainst(List.of("UPDATE tq_account SET used = used + 5 WHERE subject = 'team'",
+        RACE.exec("SELECT setval('tq_event_id_seq', 1000)");
+        List<String> rows = RACE.raceAgainst(List.of("UPDATE tq_account SET used = used + 5 WHERE subject = 'team'",
                         "UPDATE tq_account SET used = used + 3 WHERE subject = 'm1'"),
                 c -> finish(c, "team-finish-together", new String[] {"21t22", "23t24"}, new Long[] {10L, null}, true));
         assertEquals(List.of("21t22:13/0 team 15/0", "23t24:0/0 team 15/0"), rows);
-        assertEquals(List.of("m1:13/0", "m2:0/0", "team:15/0"), accounts());
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
-        assertEquals(4L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(List.of("m1:13/0", "m2:0/0", "team:15/0"), RACE.accounts());
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(4L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     // ------------------------------------------------------------------ team-take-together.sql
@@ -137,15 +135,15 @@ class PostgresRound550Test {
      */
     @Test
     void teamTakeTogetherWhileAMemberMovesAndBothRowsChangeMovesTheNewestRows() throws Exception {
-        emptyLedger();
+        RACE.emptyLedger();
         teamOfThree(100);
-        List<String> rows = raceAgainst(List.of("UPDATE tq_account SET used = used + 40 WHERE subject = 'team'",
+        List<String> rows = RACE.raceAgainst(List.of("UPDATE tq_account SET used = used + 40 WHERE subject = 'team'",
                         "UPDATE tq_account SET used = used + 5 WHERE subject = 'm1'",
                         "UPDATE tq_account SET team_subject = 'other' WHERE subject = 'm2'"),
                 c -> teamTake(c, new String[] {"m1", "m2", "m3"}, new Long[] {10L, 10L, 10L}));
         assertEquals(List.of("m1:5/10 team 40/20", "m3:0/10 team 40/20"), rows);
-        assertEquals(List.of("m1:5/10", "m2:0/0", "m3:0/10", "other:0/0", "team:40/20"), accounts());
-        assertEquals(2L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD' AND team_subject = 'team'"));
+        assertEquals(List.of("m1:5/10", "m2:0/0", "m3:0/10", "other:0/0", "team:40/20"), RACE.accounts());
+        assertEquals(2L, RACE.count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD' AND team_subject = 'team'"));
     }
 
     /**
@@ -155,13 +153,13 @@ class PostgresRound550Test {
      */
     @Test
     void teamTakeTogetherWhileTheTeamIsDrainedGrantsNothing() throws Exception {
-        emptyLedger();
+        RACE.emptyLedger();
         teamOfThree(100);
-        List<String> rows = raceAgainst(List.of("UPDATE tq_account SET used = used + 75 WHERE subject = 'team'"),
+        List<String> rows = RACE.raceAgainst(List.of("UPDATE tq_account SET used = used + 75 WHERE subject = 'team'"),
                 c -> teamTake(c, new String[] {"m1", "m2", "m3"}, new Long[] {10L, 10L, 10L}));
         assertEquals(List.of(), rows);
-        assertEquals(List.of("m1:0/0", "m2:0/0", "m3:0/0", "other:0/0", "team:75/0"), accounts());
-        assertEquals(0L, count("SELECT COUNT(*) FROM tq_reservation"));
+        assertEquals(List.of("m1:0/0", "m2:0/0", "m3:0/0", "other:0/0", "team:75/0"), RACE.accounts());
+        assertEquals(0L, RACE.count("SELECT COUNT(*) FROM tq_reservation"));
     }
 
     /**
@@ -171,24 +169,24 @@ class PostgresRound550Test {
      */
     @Test
     void teamTakeTogetherMixingConsumesAndHoldsWhileTheTeamIsFreed() throws Exception {
-        emptyLedger();
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at, team_subject)"
+        RACE.emptyLedger();
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at, team_subject)"
                 + " VALUES ('team', '" + MONTH + "', 110, 0, 100, now(), now(), NULL),"
                 + " ('m1', '" + MONTH + "', 1000, 0, 0, now(), now(), 'team'),"
                 + " ('m2', '" + MONTH + "', 1000, 0, 0, now(), now(), 'team')");
-        List<String> rows = raceAgainst(List.of("UPDATE tq_account SET reserved = reserved - 60 WHERE subject = 'team'"),
+        List<String> rows = RACE.raceAgainst(List.of("UPDATE tq_account SET reserved = reserved - 60 WHERE subject = 'team'"),
                 c -> teamTake(c, new String[] {"m1", "m1", "m2"}, new Long[] {5L, 10L, 15L}, true, false, false));
         assertEquals(List.of("m1:5/10 team 5/65", "m1:5/10 team 5/65", "m2:0/15 team 5/65"), rows);
-        assertEquals(List.of("m1:5/10", "m2:0/15", "team:5/65"), accounts());
-        assertEquals(2L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
-        assertEquals(1L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'COMMITTED'"));
-        assertEquals(2L, count("SELECT COUNT(*) FROM tq_event"));
+        assertEquals(List.of("m1:5/10", "m2:0/15", "team:5/65"), RACE.accounts());
+        assertEquals(2L, RACE.count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
+        assertEquals(1L, RACE.count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'COMMITTED'"));
+        assertEquals(2L, RACE.count("SELECT COUNT(*) FROM tq_event"));
     }
 
     // ------------------------------------------------------------------ rig
 
     private static void teamOfThree(long teamAllocated) throws SQLException {
-        exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at, team_subject)"
+        RACE.exec("INSERT INTO tq_account (subject, plan_month, allocated, used, reserved, created_at, updated_at, team_subject)"
                 + " VALUES ('team', '" + MONTH + "', " + teamAllocated + ", 0, 0, now(), now(), NULL),"
                 + " ('other', '" + MONTH + "', 1000, 0, 0, now(), now(), NULL),"
                 + " ('m1', '" + MONTH + "', 1000, 0, 0, now(), now(), 'team'),"
@@ -218,8 +216,8 @@ class PostgresRound550Test {
             teams[i] = "team";
             endpoints[i] = "e";
             ids[i] = consumes[i] ? "c-" + i + "-" + System.nanoTime() : null;
-            expiries[i] = consumes[i] ? micros(now) : micros(now) + 3_600_000_000L;
-            nows[i] = micros(now);
+            expiries[i] = consumes[i] ? RowRace.micros(now) : RowRace.micros(now) + 3_600_000_000L;
+            nows[i] = RowRace.micros(now);
         }
         try (PreparedStatement ps = prepare(c, "team-take-together",
                 "subjectList", c.createArrayOf("varchar", members), "teamList", c.createArrayOf("varchar", teams),
@@ -243,7 +241,7 @@ class PostgresRound550Test {
     /** A combined finish of {@code ids} (actual null: a release); per finished hold its account(s) as left. */
     private static List<String> finish(Connection c, String statement, String[] ids, Long[] actuals, boolean team)
             throws SQLException {
-        long us = micros(Instant.now());
+        long us = RowRace.micros(Instant.now());
         int n = ids.length;
         Long[] nows = new Long[n];
         java.util.Arrays.fill(nows, us);
@@ -266,38 +264,6 @@ class PostgresRound550Test {
         }
     }
 
-    private interface Work {
-        List<String> run(Connection c) throws SQLException;
-    }
-
-    /**
-     * Runs {@code work} while another transaction has run {@code changes} (uncommitted): the work's statement
-     * takes its snapshot, waits for a changed row, and the other transaction commits once it waits.
-     */
-    private static List<String> raceAgainst(List<String> changes, Work work) throws Exception {
-        try (Connection other = DB.dataSource().getConnection()) {
-            other.setAutoCommit(false);
-            try (Statement s = other.createStatement()) {
-                for (String change : changes) {
-                    s.executeUpdate(change);
-                }
-            }
-            CompletableFuture<List<String>> done = CompletableFuture.supplyAsync(() -> {
-                try (Connection c = DB.dataSource().getConnection()) {
-                    return work.run(c);
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e.getMessage(), e);
-                }
-            });
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (count("SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'") == 0) {
-                assertTrue(System.nanoTime() < deadline, "the statement never waited for the other transaction");
-                Thread.onSpinWait();
-            }
-            other.commit();
-            return done.get(30, TimeUnit.SECONDS);
-        }
-    }
 
     /** A statement of the store's PostgreSQL set, read and bound as the store binds it (named to positional). */
     private static PreparedStatement prepare(Connection c, String name, Object... namesAndValues) throws SQLException {
@@ -319,39 +285,5 @@ class PostgresRound550Test {
             ps.setObject(i + 1, value instanceof Instant instant ? instant.atOffset(ZoneOffset.UTC) : value);
         }
         return ps;
-    }
-
-    private static void emptyLedger() throws SQLException {
-        JdbiQuotaStore.installSchema(DB.dataSource());
-        exec("TRUNCATE tq_account, tq_reservation, tq_event");
-    }
-
-    private static long micros(Instant instant) {
-        return instant.getEpochSecond() * 1_000_000L + instant.getNano() / 1_000;
-    }
-
-    private static List<String> accounts() throws SQLException {
-        List<String> out = new ArrayList<>();
-        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT subject, used, reserved FROM tq_account ORDER BY subject")) {
-            while (rs.next()) {
-                out.add(rs.getString(1) + ":" + rs.getLong(2) + "/" + rs.getLong(3));
-            }
-        }
-        return out;
-    }
-
-    private static long count(String sql) throws SQLException {
-        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
-        }
-    }
-
-    private static void exec(String sql) throws SQLException {
-        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement()) {
-            s.execute(sql);
-        }
     }
 }
