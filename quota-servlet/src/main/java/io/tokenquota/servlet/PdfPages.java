@@ -695,6 +695,7 @@ final class PdfPages {
      * as a stream the budget leaves unread, its {@code /N} within the same bound, without decoding it, whatever its
      * filters (round 543: a "secured" report whose owner password forbids copying, opened by every reader with
      * the empty user password, counted none of its 40 pages; round 548: the same under a predictor, none again).
+     * So is a clear object stream under a filter this count does not decode (LZW, a predictor).
      * An encrypted file with many objects in object streams is over-counted (its fonts and resources count as
      * pages), a decision in decisions.md; the dictionaries of objects outside streams are not encrypted and are
      * read as in any file.
@@ -719,6 +720,10 @@ final class PdfPages {
             }
             List<String> filters = filters(s.dict);
             if (filters == null) {
+                // a filter this count does not decode (LZW, a predictor): the stream cannot be read, as ciphertext
+                // cannot, and counts as its /N the same way (before, such a clear stream counted none of the
+                // page dictionaries it may hold)
+                unread += Math.min(n, own / 4);
                 continue;
             }
             int most = (int) Math.min(own, Math.max(0, budget.decoded));
@@ -746,7 +751,7 @@ final class PdfPages {
         }
         Object parms = resolve(dict.get("DecodeParms"));
         for (Object p : parms instanceof List<?> list ? list : parms == null ? List.of() : List.of(parms)) {
-            // a predictor (open in decisions.md) would leave the objects unreadable: the stream is not read
+            // a predictor would leave the objects unreadable: the stream is not read (it counts as its /N)
             if (resolve(p) instanceof Map<?, ?> d && integer(d.get("Predictor")) > 1) {
                 return null;
             }
@@ -1505,7 +1510,7 @@ final class PdfPages {
     /**
      * A stream's bytes decoded through its filter chain (ISO 32000-1 7.4: {@code ASCIIHexDecode},
      * {@code ASCII85Decode}, {@code FlateDecode}, in order); {@code null} when a filter is one this class
-     * does not decode (LZW, open in decisions.md) or the stream decodes to more than its bound:
+     * does not decode (LZW; an object stream under one counts as its /N) or the stream decodes to more than its bound:
      * {@link #STREAM_RATIO} times its encoded size and at most {@link #STREAM_DECODED}. A bound per
      * stream, tied to its encoded size (round 495: one stream of 8 MB of white space spent a shared
      * budget and the page dictionaries in the next were never read), within what is left of the

@@ -1,7 +1,9 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.zip.Deflater;
@@ -167,8 +169,8 @@ class PdfPagesTest {
                 "an indirect /Filter");
         assertEquals(2, PdfPages.pageObjects(withObjectStream("/Filter [10 0 R]", "10 0 obj /FlateDecode endobj\n")),
                 "an indirect filter name");
-        assertEquals(0, PdfPages.pageObjects(withObjectStream("/Filter /FlateDecode /DecodeParms << /Predictor 12 >>", "")),
-                "a predictor is not undone (open)");
+        assertEquals(2, PdfPages.pageObjects(withObjectStream("/Filter /FlateDecode /DecodeParms << /Predictor 12 >>", "")),
+                "a predictor is not undone: the stream counts as its /N");
     }
 
     /**
@@ -462,5 +464,23 @@ class PdfPagesTest {
         assertEquals(2 + 12, pages, "the two pages, and one object for each stream the budget cut short or left");
         org.junit.jupiter.api.Assertions.assertTrue(allocated < 128L << 20, "allocated " + (allocated >> 20) + " MB for "
                 + pdf.length + " bytes");
+    }
+
+    /**
+     * An object stream under a filter the count does not decode (a PNG predictor, LZW) counts as its /N, as an
+     * encrypted one does: a clear 40-page report whose dictionaries sit in such a stream counted 1 page before.
+     * The control, the same report under Flate alone, is read and counts its 40 pages exactly.
+     */
+    @Test
+    void anObjectStreamTheCountCannotDecodeCountsAsItsObjects() {
+        assertEquals(40, PdfPages.pageObjects(ObjectStreamPdfs.report(40, false)), "Flate: read, exact");
+        assertTrue(PdfPages.pageObjects(ObjectStreamPdfs.predicted(40, false)) >= 40, "a PNG predictor");
+        byte[] lzw = ObjectStreamPdfs.report(40, false);
+        String text = new String(lzw, StandardCharsets.ISO_8859_1);
+        // the object stream's filter renamed in place, padded to the same length, so every offset stays right
+        int at = text.indexOf("/Filter /FlateDecode", text.indexOf("/Type /ObjStm"));
+        byte[] renamed = ascii("/Filter /LZWDecode  ");
+        System.arraycopy(renamed, 0, lzw, at, renamed.length);
+        assertTrue(PdfPages.pageObjects(lzw) >= 40, "LZW");
     }
 }
