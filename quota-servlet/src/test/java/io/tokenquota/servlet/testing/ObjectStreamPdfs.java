@@ -136,7 +136,21 @@ public final class ObjectStreamPdfs {
         return write(pages, encrypted, inline, descending, predictor, 0);
     }
 
+    /**
+     * The clear report of {@link #predicted}, its object stream's Flate data under a PNG predictor whose parameters are
+     * written as {@code parms} (the stream dictionary's text after {@code /Filter /FlateDecode}, e.g.
+     * {@code " /DP << /Predictor 12 /Columns 16 >>"}), each 16-byte row after the filter-type byte {@code rowType}
+     * (ISO 32000-1 section 7.4.4.4 and PNG: 0 None, 2 Up, each byte less the byte above it).
+     */
+    public static byte[] predicted(int pages, String parms, int rowType) {
+        return write(pages, false, false, false, parms, rowType, 0);
+    }
+
     private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, boolean predictor, int padding) {
+        return write(pages, encrypted, inline, descending, predictor ? " /DecodeParms << /Predictor 12 /Columns 16 >>" : null, 0, padding);
+    }
+
+    private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, String predictor, int rowType, int padding) {
         byte[] key = encrypted ? fileKey() : null;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii(PdfFiles.HEADER));
@@ -202,19 +216,21 @@ public final class ObjectStreamPdfs {
         String head = header.append('\n').toString();
         byte[] plain = PdfFiles.ascii(head + body);
         String parms = "";
-        if (predictor) {
-            // PNG rows of 16 bytes, each after its filter type 0 (None); the last row padded with spaces
+        if (predictor != null) {
+            // PNG rows of 16 bytes, each after its filter type (0 None, 2 Up); the last row padded with spaces
             int rowsOf = (plain.length + 15) / 16;
             ByteArrayOutputStream predicted = new ByteArrayOutputStream();
             for (int r = 0; r < rowsOf; r++) {
-                predicted.write(0);
+                predicted.write(rowType);
                 for (int i = 0; i < 16; i++) {
                     int k = r * 16 + i;
-                    predicted.write(k < plain.length ? plain[k] : ' ');
+                    int b = k < plain.length ? plain[k] & 0xFF : ' ';
+                    int above = r == 0 ? 0 : plain[k - 16] & 0xFF;
+                    predicted.write(rowType == 2 ? b - above & 0xFF : b);
                 }
             }
             plain = predicted.toByteArray();
-            parms = " /DecodeParms << /Predictor 12 /Columns 16 >>";
+            parms = predictor;
         }
         byte[] stream = PdfFiles.deflate(plain);
         if (key != null) {

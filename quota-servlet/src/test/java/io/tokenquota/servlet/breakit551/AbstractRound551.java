@@ -1,0 +1,111 @@
+package io.tokenquota.servlet.breakit551;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.testing.ObjectStreamPdfs;
+import io.tokenquota.servlet.testing.PdfRound;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 551 of issue 11: the count of a clear PDF object stream under a filter chain against what PDFBox 3.0.8
+ * reads, after the change that counts a clear stream the count does not decode (LZW, a predictor) as its
+ * {@code /N}. A PDF sent as the body ({@code Content-Type: application/pdf}) to a summariser that answers plain text
+ * without usage is charged its estimate: the pages counted times 258 (at least one page), plus the answer.
+ *
+ * <p>Each file was run through PDFBox 3.0.8 in a scratch program (not a dependency of this project):
+ * {@code Loader.loadPDF(bytes)}, {@code getNumberOfPages()}, iterating {@code getPages()} and
+ * {@code PDFTextStripper.getText}; the figures are in each test. In each finding the object stream holds the
+ * report's catalog, tree, 40 page dictionaries and font (/N 43), and PDFBox decodes it, while PdfPages decodes
+ * something else and finds none of them: the file is held and charged the 1,000 fallback.
+ */
+abstract class AbstractRound551 extends PdfRound {
+    private static final String PDFBOX_40 = "getNumberOfPages() 40, iterator 40, text of 40";
+
+    AbstractRound551() {
+        super(551);
+    }
+
+    void assertAtLeast(String s, int pages, String what, long used) {
+        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + PDFBOX_40
+                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
+                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
+    }
+
+    /**
+     * The clear report with the first two bytes of its object stream's Flate data (the zlib header, ISO 32000-1
+     * 7.4.4 and RFC 1950) replaced; same length, so every offset stays right.
+     */
+    static byte[] zlibHeader(int first, int second) {
+        byte[] pdf = ObjectStreamPdfs.report(PAGES, false);
+        String text = new String(pdf, StandardCharsets.ISO_8859_1);
+        int at = text.indexOf("stream\n", text.indexOf("/Type /ObjStm")) + "stream\n".length();
+        pdf[at] = (byte) first;
+        pdf[at + 1] = (byte) second;
+        return pdf;
+    }
+
+    /**
+     * Control: the object stream's Flate data under a PNG predictor written {@code /DecodeParms << /Predictor 12
+     * /Columns 16 >>}, rows of filter type 2 (Up). PDFBox 3.0.8: getNumberOfPages() 40, iterator 40, text of 40.
+     * Since the change under test the stream counts as its /N, 43 pages, charged at least 10,320 (passes today).
+     */
+    @Test
+    void control_aPredictorUnderDecodeParmsCountsAsTheStreamsObjects() {
+        String s = subject("decodeparms");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream under /DecodeParms << /Predictor 12 >>",
+                sendPdf(s, ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 12 /Columns 16 >>", 2)));
+    }
+
+    /**
+     * The same stream with its parameters under the abbreviated key {@code /DP} (ISO 32000-1 table 93, the inline
+     * image abbreviation): PDFBox 3.0.8's {@code Filter.getDecodeParams} reads {@code /DP} before
+     * {@code /DecodeParms} for every stream, undoes the predictor and reads the 40 pages (getNumberOfPages() 40,
+     * iterator 40, text of 40). PdfPages.filters looks only at {@code /DecodeParms}, finds no predictor, inflates
+     * and reads the predicted rows as the objects: none parses, the count is 0 and the file is charged as one
+     * page, should be at least 10,320.
+     */
+    @Test
+    void aPredictorUnderTheAbbreviatedKeyDpIsCharged() {
+        String s = subject("dp");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream under /DP << /Predictor 12 >>",
+                sendPdf(s, ObjectStreamPdfs.predicted(PAGES, " /DP << /Predictor 12 /Columns 16 >>", 2)));
+    }
+
+    /**
+     * The control's stream with its predictor written as a real, {@code /Predictor 12.0}: PDFBox 3.0.8 reads it with
+     * {@code COSDictionary.getInt} (a {@code COSFloat}'s int value, 12), undoes it and reads the 40 pages
+     * (getNumberOfPages() 40, iterator 40, text of 40). PdfPages.filters takes only an integer as a predictor
+     * ({@code integer} is -1 for a real), so the stream is inflated and read as if unpredicted: count 0, charged the 1,000
+     * fallback, should be at least 10,320.
+     */
+    @Test
+    void aPredictorWrittenAsARealIsCharged() {
+        String s = subject("real-predictor");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream under /DecodeParms << /Predictor 12.0 >>",
+                sendPdf(s, ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 12.0 /Columns 16 >>", 2)));
+    }
+
+    /** Control: the clear report, its object stream's Flate data under a valid zlib header (78 9C): 40 (passes today). */
+    @Test
+    void control_anObjectStreamUnderAValidZlibHeaderIsCharged() {
+        String s = subject("zlib-valid");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream under Flate (zlib header 78 9C)",
+                sendPdf(s, zlibHeader(0x78, 0x9C)));
+    }
+
+    /**
+     * The same file with the zlib header's second byte 00 (its check bits wrong, RFC 1950 FCHECK): PDFBox 3.0.8's
+     * {@code FlateFilterDecoderStream} skips the two header bytes unread and inflates the rest as raw deflate
+     * ({@code new Inflater(true)}): getNumberOfPages() 40, iterator 40, text of 40. PdfPages.inflate uses a zlib
+     * {@code Inflater}, which fails at once ("incorrect header check") and keeps the nothing it inflated: the stream
+     * is read as empty, count 0, charged the 1,000 fallback, should be at least 10,320. (Any two bytes do the same, 00 00
+     * or "HH": PDFBox reads 40 pages under each.)
+     */
+    @Test
+    void anObjectStreamUnderABrokenZlibHeaderIsCharged() {
+        String s = subject("zlib-broken");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream whose zlib header reads 78 00",
+                sendPdf(s, zlibHeader(0x78, 0x00)));
+    }
+}
