@@ -108,4 +108,32 @@ abstract class AbstractRound551 extends PdfRound {
         assertAtLeast(s, PAGES, "its page dictionaries in an object stream whose zlib header reads 78 00",
                 sendPdf(s, zlibHeader(0x78, 0x00)));
     }
+
+    /**
+     * Control: the clear report, its object stream's decoded data ending in 10,000 spaces after the font (13.3 KB
+     * file, the stream within 100 times its encoded size): 40 (passes today; PDFBox 3.0.8: getNumberOfPages() 40,
+     * iterator 40, text of 40).
+     */
+    @Test
+    void control_anObjectStreamEndingInSomeWhiteSpaceIsCharged() {
+        String s = subject("space-10k");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream ending in 10,000 spaces",
+                sendPdf(s, ObjectStreamPdfs.trailingSpace(PAGES, 10_000)));
+    }
+
+    /**
+     * The same file with 100,000 spaces at the end of the object stream (a 13.4 KB body; the stream's Flate data
+     * grows by under 200 bytes): it now decodes to more than 100 times its encoded size, PdfPages' own bound for one
+     * stream, and PdfPages.readObjectStreams skips it (decode returns null with {@code most == own}, so it is neither
+     * read nor counted as its /N the way a stream the shared budget leaves unread is). PDFBox 3.0.8 has no such
+     * bound and reads the 40 pages: getNumberOfPages() 40, iterator 40, text of 40. Charged the 1,000 fallback,
+     * should be at least 10,320. 70,000 spaces already do it; the decoding work asked for is 0.1 MB, well within the
+     * 8 MB budget, so this is a file that asks for more work than an honest one and is charged less.
+     */
+    @Test
+    void anObjectStreamPastItsOwnRatioBoundIsCharged() {
+        String s = subject("space-100k");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream ending in 100,000 spaces",
+                sendPdf(s, ObjectStreamPdfs.trailingSpace(PAGES, 100_000)));
+    }
 }

@@ -143,14 +143,23 @@ public final class ObjectStreamPdfs {
      * (ISO 32000-1 section 7.4.4.4 and PNG: 0 None, 2 Up, each byte less the byte above it).
      */
     public static byte[] predicted(int pages, String parms, int rowType) {
-        return write(pages, false, false, false, parms, rowType, 0);
+        return write(pages, false, false, false, parms, rowType, 0, 0);
+    }
+
+    /**
+     * The clear report of {@link #report}, its object stream's decoded data ending in {@code spaces} bytes of
+     * white space after the last object (Flate writes them in a few bytes a kilobyte).
+     */
+    public static byte[] trailingSpace(int pages, int spaces) {
+        return write(pages, false, false, false, null, 0, 0, spaces);
     }
 
     private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, boolean predictor, int padding) {
-        return write(pages, encrypted, inline, descending, predictor ? " /DecodeParms << /Predictor 12 /Columns 16 >>" : null, 0, padding);
+        return write(pages, encrypted, inline, descending, predictor ? " /DecodeParms << /Predictor 12 /Columns 16 >>" : null, 0, padding, 0);
     }
 
-    private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, String predictor, int rowType, int padding) {
+    private static byte[] write(int pages, boolean encrypted, boolean inline, boolean descending, String predictor, int rowType, int padding,
+            int spaces) {
         byte[] key = encrypted ? fileKey() : null;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii(PdfFiles.HEADER));
@@ -213,6 +222,7 @@ public final class ObjectStreamPdfs {
             header.append(n).append(' ').append(at.get(n)).append(' ');
             packed.put(n, index++);
         }
+        body.append(" ".repeat(spaces));
         String head = header.append('\n').toString();
         byte[] plain = PdfFiles.ascii(head + body);
         String parms = "";
