@@ -136,4 +136,41 @@ abstract class AbstractRound551 extends PdfRound {
         assertAtLeast(s, PAGES, "its page dictionaries in an object stream ending in 100,000 spaces",
                 sendPdf(s, ObjectStreamPdfs.trailingSpace(PAGES, 100_000)));
     }
+
+    /**
+     * The clear report with its object stream's {@code /N} or {@code /First} written as a real ({@code 43.0}); two
+     * spaces of the stream's dictionary dropped so its length, and every offset, stays the same.
+     */
+    static byte[] realCount(boolean first) {
+        byte[] pdf = ObjectStreamPdfs.report(PAGES, false);
+        String text = new String(pdf, StandardCharsets.ISO_8859_1);
+        int at = text.indexOf("/Type /ObjStm /N ");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("/Type /ObjStm /N (\\d+) /First (\\d+)").matcher(text);
+        assertTrue(m.find(at) && m.start() == at, "the object stream's dictionary");
+        String written = "/Type/ObjStm/N " + m.group(1) + (first ? "" : ".0") + " /First " + m.group(2) + (first ? ".0" : "");
+        byte[] bytes = written.getBytes(StandardCharsets.ISO_8859_1);
+        assertTrue(bytes.length == m.end() - m.start(), "same length");
+        System.arraycopy(bytes, 0, pdf, at, bytes.length);
+        return pdf;
+    }
+
+    /**
+     * The clear report with its object stream's {@code /N 43.0}, a real. PDFBox 3.0.8's {@code PDFObjectStreamParser}
+     * reads {@code /N} and {@code /First} with {@code COSDictionary.getInt} (a {@code COSFloat}'s int value) and reads
+     * the stream: getNumberOfPages() 40, iterator 40, text of 40. PdfPages.readObjectStreams reads them with
+     * {@code integer}, -1 for a real, and skips the stream before any rule (not read, not counted as its /N): count 0,
+     * charged the 1,000 fallback, should be at least 10,320. The control is the first report (an integer /N), 40.
+     */
+    @Test
+    void anObjectStreamWhoseCountIsARealIsCharged() {
+        String s = subject("real-n");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /N 43.0", sendPdf(s, realCount(false)));
+    }
+
+    /** The same with {@code /First} a real ({@code 329.0}): PDFBox 3.0.8 reads 40 pages, PdfPages 0, charged 1,000. */
+    @Test
+    void anObjectStreamWhoseFirstIsARealIsCharged() {
+        String s = subject("real-first");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /First a real", sendPdf(s, realCount(true)));
+    }
 }
