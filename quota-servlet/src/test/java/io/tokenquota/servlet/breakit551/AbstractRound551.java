@@ -100,7 +100,8 @@ abstract class AbstractRound551 extends PdfRound {
      * ({@code new Inflater(true)}): getNumberOfPages() 40, iterator 40, text of 40. PdfPages.inflate uses a zlib
      * {@code Inflater}, which fails at once ("incorrect header check") and keeps the nothing it inflated: the stream
      * is read as empty, count 0, charged the 1,000 fallback, should be at least 10,320. (Any two bytes do the same, 00 00
-     * or "HH": PDFBox reads 40 pages under each.)
+     * or "HH", and so does a valid header
+     * that sets FDICT, 78 BB, on which the zlib Inflater waits for a dictionary: PDFBox reads 40 pages under each.)
      */
     @Test
     void anObjectStreamUnderABrokenZlibHeaderIsCharged() {
