@@ -731,9 +731,11 @@ final class PdfPages {
             if (budget.tokens >= 0) {
                 budget.decoded -= content != null ? content.length : most + 1;
             }
-            if (content == null && (most < own || budget.tokens < 0)) {
+            if (content == null) {
+                // left unread by the shared budget, or decoding to more than its own bound (round 551: 100 KB of
+                // white space after the objects hid 40 pages): counted as the objects it may hold
                 unread += Math.min(n, own / 4);
-            } else if (content != null) {
+            } else {
                 objectStream(s, content, n, first);
             }
         }
@@ -749,7 +751,9 @@ final class PdfPages {
             }
             names.add(name.text());
         }
-        Object parms = resolve(dict.get("DecodeParms"));
+        // PDFBox reads the parameters under /DecodeParms, else under its abbreviation /DP (round 551: a predictor
+        // under /DP was inflated as plain objects and hid 40 pages)
+        Object parms = resolve(dict.get("DecodeParms") != null ? dict.get("DecodeParms") : dict.get("DP"));
         for (Object p : parms instanceof List<?> list ? list : parms == null ? List.of() : List.of(parms)) {
             // a predictor would leave the objects unreadable: the stream is not read (it counts as its /N)
             if (resolve(p) instanceof Map<?, ?> d && integer(d.get("Predictor")) > 1) {
@@ -1039,8 +1043,14 @@ final class PdfPages {
         return value;
     }
 
+    /** An integer, or a real's whole part as PDFBox's {@code getInt} reads it (round 551: {@code /N 43.0}); else -1. */
     private long integer(Object value) {
-        return resolve(value) instanceof Long l ? l : -1;
+        Object v = resolve(value);
+        return v instanceof Long l ? l : v instanceof Real r ? r.whole() : -1;
+    }
+
+    /** A real number, kept as its whole part (toward zero): the only use this count has for one. */
+    private record Real(long whole) {
     }
 
     private static boolean isType(Map<?, ?> dict, String type) {
@@ -1076,6 +1086,8 @@ final class PdfPages {
                 lexer.back(g);
                 return t.number;
             }
+            case REAL:
+                return new Real(t.number);
             case NAME:
                 return new Name(t.text);
             case DICT_OPEN:
@@ -1463,7 +1475,12 @@ final class PdfPages {
                 return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
             }
             if (dots == 1 || digits > 18) {
-                return new Token(Kind.REAL, from, to, 0, null);
+                // its whole part toward zero, at most 18 digits of it (a larger one is far past any bound here)
+                long whole = 0;
+                for (int j = i, kept = 0; j < to && b[j] != '.' && kept < 18; j++, kept++) {
+                    whole = whole * 10 + (b[j] - '0');
+                }
+                return new Token(Kind.REAL, from, to, b[from] == '-' ? -whole : whole, null);
             }
             long n = 0;
             for (int j = i; j < to; j++) {
@@ -1599,10 +1616,12 @@ final class PdfPages {
 
     /** {@code null} when the stream inflates to more than {@code most}; what inflated when it is broken. */
     private static byte[] inflate(byte[] b, int most) {
-        Inflater inflater = new Inflater();
+        // as PDFBox inflates Flate data: the two bytes of the zlib header skipped unchecked, the rest raw deflate
+        // (round 551: a header with wrong check bits, or one asking for a preset dictionary, left 40 pages unread)
+        Inflater inflater = new Inflater(true);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try {
-            inflater.setInput(b, 0, b.length);
+            inflater.setInput(b, Math.min(2, b.length), Math.max(0, b.length - 2));
             byte[] buffer = new byte[8192];
             while (!inflater.finished()) {
                 int n = inflater.inflate(buffer);
