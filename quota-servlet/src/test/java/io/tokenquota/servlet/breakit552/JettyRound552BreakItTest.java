@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit552;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound552BreakItTest extends AbstractRound552 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
