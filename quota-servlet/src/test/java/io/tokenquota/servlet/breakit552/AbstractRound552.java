@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.testing.ObjectStreamPdfs;
+import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
+import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.regex.Matcher;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
@@ -171,5 +174,143 @@ abstract class AbstractRound552 extends PdfRound {
         String s = subject("predictor-19");
         assertAtLeast(s, PAGES, "its page dictionaries in an object stream under /Predictor 0000000000000000012",
                 sendPdf(s, ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 0000000000000000012 /Columns 16 >>", 2)));
+    }
+
+    // ---- reals in exponent notation ----
+
+    /**
+     * The object stream's {@code /N 43e0}: PDFBox 3.0.8's {@code BaseParser} reads a number's characters with
+     * {@code e}/{@code E} among them and {@code COSNumber.get} makes a {@code COSFloat} of it (43.0), which
+     * {@code getInt} reads as 43, and the 40 pages are read. PdfPages' lexer (Lexer.word) takes {@code 43e0} for a
+     * keyword, {@code integer} is -1 and the stream is skipped before any rule (not read, not counted as its /N):
+     * count 0, charged the 1,000 fallback, should be at least 10,320. The control is the compact dictionary above.
+     */
+    @Test
+    void aCountInExponentNotationIsCharged() {
+        String s = subject("count-exponent");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /N 43e0",
+                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N %se0/First %s/Length %s/Filter/Fl>>")));
+    }
+
+    /** The same with {@code /N 4.3E1}: PDFBox 43 and 40 pages; PdfPages a keyword, count 0, charged 1,000. */
+    @Test
+    void aCountWithAnUpperCaseExponentIsCharged() {
+        String s = subject("count-exponent-upper");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /N 4.3E1",
+                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N 4.3E1/First %2$s/Length %3$s/Filter/Fl>>")));
+    }
+
+    /** The same with {@code /First 329e0}: PDFBox 329 and 40 pages; PdfPages skips the stream, count 0, charged 1,000. */
+    @Test
+    void aFirstInExponentNotationIsCharged() {
+        String s = subject("first-exponent");
+        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /First 329e0",
+                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N %s/First %se0/Length %s/Filter/Fl>>")));
+    }
+
+    // ---- an honest one-page file whose object stream decodes past 100 times its size ----
+
+    /**
+     * A one-page form: the page (its text in content stream 4) with {@code annotations} link annotations, and a
+     * Type0 font over a CIDFontType0 descendant (ISO 32000-1 9.7.4) whose {@code /W} lists the width of each of
+     * {@code glyphs} glyphs one by one ({@code /W [1 [1000 1000 ...]]}, as a writer that embeds a whole CJK font
+     * without subsetting writes it: its ideographs are all 1000 wide), all in one object stream 300 that a
+     * cross-reference stream 301 places (W [1 4 2]).
+     */
+    static byte[] cjkForm(int glyphs, int annotations) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(PdfFiles.ascii(PdfFiles.HEADER));
+        TreeMap<Integer, Integer> offsets = new TreeMap<>();
+        TreeMap<Integer, Integer> packed = new TreeMap<>();
+        byte[] content = PdfFiles.pageContent(0);
+        offsets.put(4, out.size());
+        out.writeBytes(PdfFiles.ascii("4 0 obj\n<< /Length " + content.length + " /Filter /FlateDecode >>\nstream\n"));
+        out.writeBytes(content);
+        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\n"));
+        TreeMap<Integer, String> objects = new TreeMap<>();
+        objects.put(1, "<< /Type /Catalog /Pages 2 0 R >>");
+        objects.put(2, "<< /Type /Pages /Kids [3 0 R] /Count 1 >>");
+        StringBuilder annots = new StringBuilder();
+        for (int i = 0; i < annotations; i++) {
+            annots.append(10 + i).append(" 0 R ");
+            objects.put(10 + i, "<< /Type /Annot /Subtype /Link /Rect [72 " + (700 - 12 * i) + " 300 " + (710 - 12 * i)
+                    + "] /Border [0 0 0] /A << /S /URI /URI (https://example.com/terms#" + i + ") >> >>");
+        }
+        objects.put(3, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 200 0 R >> >>"
+                + " /Contents 4 0 R /Annots [" + annots + "] >>");
+        objects.put(200, "<< /Type /Font /Subtype /Type0 /BaseFont /NotoSansCJKjp-Regular /Encoding /Identity-H"
+                + " /DescendantFonts [201 0 R] >>");
+        objects.put(201, "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /NotoSansCJKjp-Regular /CIDSystemInfo"
+                + " << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor 202 0 R /DW 1000 /W [1 ["
+                + "1000 ".repeat(glyphs) + "]] >>");
+        objects.put(202, "<< /Type /FontDescriptor /FontName /NotoSansCJKjp-Regular /Flags 4 /FontBBox [-1000 -1000 3000 1000]"
+                + " /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 733 /StemV 80 >>");
+        StringBuilder header = new StringBuilder();
+        StringBuilder body = new StringBuilder();
+        int index = 0;
+        for (int n : objects.keySet()) {
+            header.append(n).append(' ').append(body.length()).append(' ');
+            body.append(objects.get(n)).append('\n');
+            packed.put(n, index++);
+        }
+        String head = header.append('\n').toString();
+        byte[] stream = PdfFiles.deflate(PdfFiles.ascii(head + body));
+        offsets.put(300, out.size());
+        out.writeBytes(PdfFiles.ascii("300 0 obj\n<< /Type /ObjStm /N " + objects.size() + " /First " + head.length()
+                + " /Length " + stream.length + " /Filter /FlateDecode >>\nstream\n"));
+        out.writeBytes(stream);
+        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\n"));
+        int size = 302;
+        offsets.put(301, out.size());
+        ByteArrayOutputStream rows = new ByteArrayOutputStream();
+        for (int n = 0; n < size; n++) {
+            int type = offsets.containsKey(n) ? 1 : packed.containsKey(n) ? 2 : 0;
+            int second = type == 1 ? offsets.get(n) : type == 2 ? 300 : 0;
+            int third = type == 2 ? packed.get(n) : n == 0 ? 65535 : 0;
+            rows.write(type);
+            for (int k = 24; k >= 0; k -= 8) {
+                rows.write(second >> k & 0xFF);
+            }
+            rows.write(third >> 8 & 0xFF);
+            rows.write(third & 0xFF);
+        }
+        byte[] xref = PdfFiles.deflate(rows.toByteArray());
+        out.writeBytes(PdfFiles.ascii("301 0 obj\n<< /Type /XRef /Size " + size + " /W [1 4 2] /Root 1 0 R /Length " + xref.length
+                + " /Filter /FlateDecode >>\nstream\n"));
+        out.writeBytes(xref);
+        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + offsets.get(301) + "\n%%EOF\n"));
+        return out.toByteArray();
+    }
+
+    /**
+     * Control: the one-page form with no widths listed (2 KB) and with 20,000 (2.1 KB; the object stream decodes to
+     * 73 times its size, within PdfPages' bound): PdfPages counts 1 page each (PDFBox 3.0.8: getNumberOfPages() 1),
+     * and the two are charged alike (passes today).
+     */
+    @Test
+    void control_aOnePageFormWithTwentyThousandWidthsIsChargedAsOnePage() {
+        long one = sendPdf(subject("cjk-0"), cjkForm(0, 40));
+        String s = subject("cjk-20000");
+        long used = sendPdf(s, cjkForm(20_000, 40));
+        assertTrue(used <= one + PAGE_TOKENS, kind() + ": a one-page form with 20,000 widths was charged " + used
+                + ", the same form without them " + one + ": " + ledger(s));
+    }
+
+    /**
+     * The same one-page form with 65,000 widths (a whole CJK font's glyphs; 2.5 KB, the object stream decodes to 185
+     * times its size). PDFBox 3.0.8: getNumberOfPages() 1. Since round 551 PdfPages.readObjectStreams counts a stream
+     * past its own bound (100 times its encoded size) as its /N, here 46 (catalog, tree, page, 40 annotations, three
+     * font objects): 46 pages, held 11,868 and charged 12,054 against the 1,000 the form costs with 20,000 widths, should be
+     * at most that plus a page. An honest small file pays for 45 pages it does not have; 30,000 widths (ratio 101) do
+     * it already.
+     */
+    @Test
+    void aOnePageFormWithAWholeCjkFontsWidthsIsChargedAsOnePage() {
+        long one = sendPdf(subject("cjk-base"), cjkForm(20_000, 40));
+        String s = subject("cjk-65000");
+        long used = sendPdf(s, cjkForm(65_000, 40));
+        assertTrue(used <= one + PAGE_TOKENS, kind() + ": a one-page form (PDFBox 3.0.8: getNumberOfPages() 1) whose CID font"
+                + " lists 65,000 widths was charged " + used + ", should be at most " + (one + PAGE_TOKENS) + " (the same form"
+                + " with 20,000 widths, " + one + ", plus a page): " + ledger(s));
     }
 }
