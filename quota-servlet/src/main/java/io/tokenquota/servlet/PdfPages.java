@@ -46,10 +46,12 @@ final class PdfPages {
     /** The most one of a PDF's object streams is decoded to; a stream that decodes to more is skipped. */
     static final int STREAM_DECODED = 8 << 20;
     /**
-     * The most an object stream decodes to per byte of it: page dictionaries compress about tenfold,
-     * padding a thousandfold; bounds the work a file asks for by its own size.
+     * The most an object stream decodes to per byte of it: more than Flate can produce (1,032 to 1 at most), so
+     * a stream is cut only by {@link #STREAM_DECODED} and the shared budget, which bound the work a file asks
+     * for. It was 100 until round 552: an honest one-page form whose font lists 65,000 widths decodes to 185
+     * times its size, and a stream past the bound counts as its /N, 46 pages there.
      */
-    static final int STREAM_RATIO = 100;
+    static final int STREAM_RATIO = 1_100;
     /** How far into a file its {@code %PDF-} header may be: readers accept bytes before it (ISO 32000-1 Annex H.3). */
     static final int HEADER_WITHIN = 1024;
     /**
@@ -751,9 +753,11 @@ final class PdfPages {
             }
             names.add(name.text());
         }
-        // PDFBox reads the parameters under /DecodeParms, else under its abbreviation /DP (round 551: a predictor
-        // under /DP was inflated as plain objects and hid 40 pages)
-        Object parms = resolve(dict.get("DecodeParms") != null ? dict.get("DecodeParms") : dict.get("DP"));
+        // PDFBox reads the parameters under the abbreviation /DP first, then /DecodeParms, a null as absent
+        // (Filter.getDecodeParams; round 551: a predictor under /DP was inflated as plain objects and hid 40 pages;
+        // round 552: the same beside a /DecodeParms of null or without a predictor)
+        Object dp = resolve(dict.get("DP"));
+        Object parms = dp != null && dp != OTHER ? dp : resolve(dict.get("DecodeParms"));
         for (Object p : parms instanceof List<?> list ? list : parms == null ? List.of() : List.of(parms)) {
             // a predictor would leave the objects unreadable: the stream is not read (it counts as its /N)
             if (resolve(p) instanceof Map<?, ?> d && integer(d.get("Predictor")) > 1) {
@@ -1461,32 +1465,62 @@ final class PdfPages {
                 i++;
             }
             int digits = 0;
+            // digits after the leading zeros: PDFBox reads 0000000000000000300 as 300 (round 552)
+            int significant = 0;
             int dots = 0;
+            int exponent = -1;
             for (int j = i; j < to; j++) {
                 if (b[j] >= '0' && b[j] <= '9') {
                     digits++;
+                    if (significant > 0 || b[j] != '0') {
+                        significant++;
+                    }
                 } else if (b[j] == '.') {
                     dots++;
+                } else if ((b[j] == 'e' || b[j] == 'E') && digits > 0 && exponent < 0) {
+                    // PDFBox reads 43e0 and 4.3E1 as reals (round 552: /N 43e0 skipped an object stream)
+                    exponent = j;
+                    break;
                 } else {
                     return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
                 }
             }
+            if (exponent >= 0 && !exponentDigits(exponent + 1, to)) {
+                return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
+            }
             if (digits == 0 || dots > 1) {
                 return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
             }
-            if (dots == 1 || digits > 18) {
-                // its whole part toward zero, at most 18 digits of it (a larger one is far past any bound here)
-                long whole = 0;
-                for (int j = i, kept = 0; j < to && b[j] != '.' && kept < 18; j++, kept++) {
-                    whole = whole * 10 + (b[j] - '0');
+            if (dots == 1 || exponent >= 0 || significant > 18) {
+                // its whole part toward zero, as PDFBox's getInt reads a real (a larger one saturates, far past any
+                // bound here)
+                long whole;
+                try {
+                    whole = (long) Double.parseDouble(new String(b, from, to - from, java.nio.charset.StandardCharsets.ISO_8859_1));
+                } catch (NumberFormatException notANumber) {
+                    return new Token(Kind.KEYWORD, from, to, 0, keyword(from, to));
                 }
-                return new Token(Kind.REAL, from, to, b[from] == '-' ? -whole : whole, null);
+                return new Token(Kind.REAL, from, to, whole, null);
             }
             long n = 0;
             for (int j = i; j < to; j++) {
                 n = n * 10 + (b[j] - '0');
             }
             return new Token(Kind.INT, from, to, b[from] == '-' ? -n : n, null);
+        }
+
+        /** Whether {@code from..to} is an exponent's sign and digits ({@code +1}, {@code 0}, {@code -12}). */
+        private boolean exponentDigits(int from, int to) {
+            int j = from < to && (b[from] == '+' || b[from] == '-') ? from + 1 : from;
+            if (j >= to) {
+                return false;
+            }
+            for (; j < to; j++) {
+                if (b[j] < '0' || b[j] > '9') {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 
