@@ -43,7 +43,7 @@ import java.util.zip.Inflater;
  * linear in the file's size.
  */
 final class PdfPages {
-    /** The most one of a PDF's object streams is decoded to; a stream that decodes to more is skipped. */
+    /** The most one of a PDF's object streams is decoded to; a stream that decodes to more counts as its /N. */
     static final int STREAM_DECODED = 8 << 20;
     /**
      * The most an object stream decodes to per byte of it: more than Flate can produce (1,032 to 1 at most), so

@@ -87,9 +87,10 @@ class MediaSizeTest {
         assertEquals(2 * MediaSize.PDF_PAGE_TOKENS, MediaSize.documentTokens(pdf));
         assertEquals("hello", new String(PdfPages.asciiHex("68 656C6C6F>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
         assertEquals("hello", new String(PdfPages.ascii85("BOu!rDZ~>".getBytes(StandardCharsets.ISO_8859_1)), StandardCharsets.ISO_8859_1));
-        // an object stream that decodes to far more than its own size times the ratio is skipped, not the next one
+        // a stream that decodes to more than its own bound (8 MB at most; 1,100 times its size, more than one Flate
+        // layer can give) is not decoded: an object stream past it counts as its /N instead
         Deflater deflater = new Deflater();
-        deflater.setInput(" ".repeat(1 << 20).getBytes(StandardCharsets.ISO_8859_1));
+        deflater.setInput(" ".repeat(PdfPages.STREAM_DECODED + (1 << 20)).getBytes(StandardCharsets.ISO_8859_1));
         deflater.finish();
         byte[] padded = new byte[1 << 16];
         int n = deflater.deflate(padded);
