@@ -353,8 +353,9 @@ final class PdfPages {
         if (budget.decoded <= 0 && own > 0) {
             return null;
         }
-        byte[] bytes = decode(filters, pdf, data, end, most);
-        budget.decoded -= bytes != null ? bytes.length : most + 1;
+        Decoded decoded = decode(filters, pdf, data, end, most);
+        budget.decoded -= decoded.spent();
+        byte[] bytes = decoded.bytes();
         int row = widths[0] + widths[1] + widths[2];
         if (bytes == null || row == 0 || (bytes = unpredict(bytes, parms)) == null) {
             return null;
@@ -729,9 +730,11 @@ final class PdfPages {
                 continue;
             }
             int most = (int) Math.min(own, Math.max(0, budget.decoded));
-            byte[] content = budget.tokens < 0 || most < 0 ? null : decode(filters, pdf, s.from, s.to, most);
+            byte[] content = null;
             if (budget.tokens >= 0) {
-                budget.decoded -= content != null ? content.length : most + 1;
+                Decoded decoded = decode(filters, pdf, s.from, s.to, most);
+                budget.decoded -= decoded.spent();
+                content = decoded.bytes();
             }
             if (content == null) {
                 // left unread by the shared budget, or decoding to more than its own bound (round 551: 100 KB of
@@ -1420,7 +1423,17 @@ final class PdfPages {
                     return new Token(Kind.OTHER, start, pos, 0, null);
                 default:
                     pos--;
-                    regular();
+                    if (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+                        // as PDFBox reads a number: the run of digits, signs, points and exponents, the next
+                        // character starting the next token (round 553: /N 43x, /First 329x, /Predictor 12x, read
+                        // whole as a keyword, left an object stream of 40 pages unread)
+                        while (pos < end && (b[pos] >= '0' && b[pos] <= '9' || b[pos] == '+' || b[pos] == '-'
+                                || b[pos] == '.' || b[pos] == 'e' || b[pos] == 'E')) {
+                            pos++;
+                        }
+                    } else {
+                        regular();
+                    }
                     return word(start, pos);
             }
         }
@@ -1568,24 +1581,38 @@ final class PdfPages {
      * count's shared {@link Budget}; one stream is held in memory at a time.
      */
     static byte[] decode(List<String> filters, byte[] pdf, int from, int to) {
-        return decode(filters, pdf, from, to, (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, to - from)));
+        return decode(filters, pdf, from, to, (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, to - from)))
+                .bytes();
     }
 
-    /** {@link #decode(List, byte[], int, int)} within {@code most} bytes (what is left of a count's budget). */
-    static byte[] decode(List<String> filters, byte[] pdf, int from, int to, int most) {
+    /**
+     * {@link #decode(List, byte[], int, int)} within {@code most} bytes (what is left of a count's budget), the
+     * bytes of every layer of the chain counted against it: {@code spent} is what the count's budget is charged,
+     * {@code most + 1} when the chain was cut (round 553: a Flate layer inflating 8 MB that a hex layer then
+     * shrank to 2 KB was charged 2 KB, so every decoy stream of a small body inflated 8 MB, and the objects
+     * after them were read where a stream past the budget counts as its /N).
+     */
+    static Decoded decode(List<String> filters, byte[] pdf, int from, int to, int most) {
         byte[] bytes = java.util.Arrays.copyOfRange(pdf, from, to);
+        long spent = 0;
         for (String filter : filters) {
+            int left = (int) (most - spent);
             bytes = switch (filter) {
-                case "FlateDecode", "Fl" -> inflate(bytes, most);
+                case "FlateDecode", "Fl" -> inflate(bytes, left);
                 case "ASCIIHexDecode", "AHx" -> asciiHex(bytes);
                 case "ASCII85Decode", "A85" -> ascii85(bytes);
                 default -> null;
             };
-            if (bytes == null || bytes.length > most) {
-                return null;
+            if (bytes == null || bytes.length > left) {
+                return new Decoded(null, most + 1L);
             }
+            spent += bytes.length;
         }
-        return bytes;
+        return new Decoded(bytes, spent);
+    }
+
+    /** A decoded stream ({@code null} when it could not be, within its bound) and what its layers decoded together. */
+    record Decoded(byte[] bytes, long spent) {
     }
 
     static byte[] asciiHex(byte[] in) {

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit553;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound553BreakItTest extends AbstractRound553 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
