@@ -110,7 +110,7 @@ final class Combiner<C, R> {
      * which fails only the calls the statement carried, the others running alone. Should it throw anything
      * else, every caller fails {@code STORE_UNAVAILABLE} (the leader with the failure itself when it is an
      * {@code Error}), as its statement may have committed. A leader with
-     * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
+     * no one queued behind it, even after yielding once, runs {@code alone}, still leading (callers that arrive meanwhile queue for
      * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
      * {@code op} is the caller's operation: a caller that queues gives its connection back first.
      */
@@ -161,10 +161,16 @@ final class Combiner<C, R> {
     private R lead(Lane<C, R> lane, Waiter<C, R> self, Function<List<C>, List<R>> batch, Supplier<R> alone) {
         List<Waiter<C, R>> members = new ArrayList<>();
         members.add(self);
-        synchronized (lane) {
-            while (!lane.queued.isEmpty() && members.size() < MAX_BATCH) {
-                members.add(lane.queued.poll());
-            }
+        drain(lane, members);
+        if (members.size() == 1) {
+            // alone, this caller yields its processor once and looks again: the callers of a batch are released
+            // together, so the first of them back here found the lane free and would lead alone, the rest queuing
+            // behind its one-call statement (more than half of a team's statements were such single calls, each
+            // a turn on the team's row). A yield lets those already runnable queue and join this batch (reserve +
+            // commit of a hot subject 0.24-0.26x the ceiling without it, 0.30-0.35x with it: BENCHMARKS.md, "A
+            // lone leader yields once"); with no one runnable it returns at once
+            Thread.yield();
+            drain(lane, members);
         }
         if (members.size() == 1) {
             try {
@@ -214,6 +220,15 @@ final class Combiner<C, R> {
             }
         }
         return results.get(0);
+    }
+
+    /** Adds the lane's queued callers to {@code members}, up to {@link #MAX_BATCH}. */
+    private static <C, R> void drain(Lane<C, R> lane, List<Waiter<C, R>> members) {
+        synchronized (lane) {
+            while (!lane.queued.isEmpty() && members.size() < MAX_BATCH) {
+                members.add(lane.queued.poll());
+            }
+        }
     }
 
     /** The next queued caller leads; with none, the lane is free. */
