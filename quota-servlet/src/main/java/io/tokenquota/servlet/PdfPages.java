@@ -1431,6 +1431,11 @@ final class PdfPages {
                                 || b[pos] == '.' || b[pos] == 'e' || b[pos] == 'E')) {
                             pos++;
                         }
+                        if (b[pos - 1] == 'e' || b[pos - 1] == 'E') {
+                            // a last e is no part of it, as PDFBox gives it back (round 554: /N 43e, /Prev 12776e and
+                            // 43endobj hid the same pages)
+                            pos--;
+                        }
                     } else {
                         regular();
                     }
