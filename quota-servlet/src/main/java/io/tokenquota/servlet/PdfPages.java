@@ -272,7 +272,14 @@ final class PdfPages {
                 root = r.number(); // the newest trailer's: an update's catalog replaces the older one
             }
             encrypted |= trailer.get("Encrypt") != null;
-            at = trailer.get("Prev") instanceof Long prev ? prev + base : -1;
+            // /Prev read as PDFBox's getLong reads it, a real by its whole part (round 555: /Prev 12776.0 ended
+            // the chain at an update, and the object stream the older section names was never read); one that is
+            // no number (a reference) breaks the chain, so the file is read in order
+            Object prev = trailer.get("Prev");
+            if (prev != null && number(prev) < 0) {
+                return null;
+            }
+            at = prev != null ? number(prev) + base : -1;
         }
         return entries;
     }
@@ -308,8 +315,12 @@ final class PdfPages {
             return null;
         }
         // a hybrid file: the stream holds the objects the table lists as free (ISO 32000-1 7.5.8.4)
-        if (trailer.get("XRefStm") instanceof Long stream
-                && (stream + base >= pdf.length || xrefStream((int) (stream + base), entries, base) == null)) {
+        // a real by its whole part (round 555: /XRefStm 12776.0 left the stream's objects unnamed); one that is no
+        // number breaks the section
+        Object hybrid = trailer.get("XRefStm");
+        long stream = number(hybrid);
+        if (hybrid != null && (stream < 0 || stream + base >= pdf.length
+                || xrefStream((int) (stream + base), entries, base) == null)) {
             return null;
         }
         for (long number : free) {
@@ -332,7 +343,8 @@ final class PdfPages {
         }
         int[] widths = w.stream().mapToInt(v -> (int) (long) (Long) v).toArray();
         int data = dataStart(stream.end);
-        int end = dict.get("Length") instanceof Long length ? endsAt(data, length) : -1;
+        long length = number(dict.get("Length"));
+        int end = length >= 0 ? endsAt(data, length) : -1;
         end = end >= 0 ? end : indexOf(pdf, "endstream", data, pdf.length);
         Object filter = dict.get("Filter");
         List<String> filters = new ArrayList<>();
@@ -360,8 +372,13 @@ final class PdfPages {
         if (bytes == null || row == 0 || (bytes = unpredict(bytes, parms)) == null) {
             return null;
         }
-        List<?> index = dict.get("Index") instanceof List<?> l ? l
-                : dict.get("Size") instanceof Long size ? List.of(0L, size) : List.of();
+        // /Size a real by its whole part (round 555: /Size 303.0 read no row, and the empty section was trusted); a
+        // section with neither /Index nor a /Size is broken
+        long size = number(dict.get("Size"));
+        List<?> index = dict.get("Index") instanceof List<?> l ? l : size >= 0 ? List.of(0L, size) : null;
+        if (index == null) {
+            return null;
+        }
         int r = 0;
         for (int k = 0; k + 1 < index.size(); k += 2) {
             if (!(index.get(k) instanceof Long first) || !(index.get(k + 1) instanceof Long count) || first < 0) {
@@ -400,13 +417,14 @@ final class PdfPages {
      */
     static byte[] unpredict(byte[] in, Object parms) {
         Map<?, ?> p = parms instanceof Map<?, ?> m ? m : Map.of();
-        long predictor = p.get("Predictor") instanceof Long l ? l : 1;
+        // each as PDFBox's getInt reads it, a real by its whole part, absent (or no number) its default
+        long predictor = number(p.get("Predictor")) >= 0 ? number(p.get("Predictor")) : 1;
         if (predictor < 10) {
             return predictor <= 1 ? in : null;
         }
-        long columns = p.get("Columns") instanceof Long c ? c : 1;
-        long colors = p.get("Colors") instanceof Long c ? c : 1;
-        long bits = p.get("BitsPerComponent") instanceof Long b ? b : 8;
+        long columns = number(p.get("Columns")) >= 0 ? number(p.get("Columns")) : 1;
+        long colors = number(p.get("Colors")) >= 0 ? number(p.get("Colors")) : 1;
+        long bits = number(p.get("BitsPerComponent")) >= 0 ? number(p.get("BitsPerComponent")) : 8;
         if (columns < 1 || colors < 1 || bits < 1 || columns * colors * bits > 8L * in.length) {
             return null;
         }
@@ -482,7 +500,9 @@ final class PdfPages {
             if (value instanceof Map<?, ?> dict && t.isKeyword("stream") && dict.get("N") != null && dict.get("First") != null) {
                 int data = dataStart(t.end);
                 Object length = dict.get("Length");
-                long known = length instanceof Long l ? l : length instanceof Ref r ? lengthThroughXref(r) : -1;
+                // a real by its whole part, direct or through a reference (round 555: /Length 2981.0 cut stored data
+                // at an endstream inside it)
+                long known = length instanceof Ref r ? lengthThroughXref(r) : number(length);
                 int end = known >= 0 ? endsAt(data, known) : -1;
                 if (end < 0) {
                     end = indexOf(pdf, "endstream", data, pdf.length);
@@ -505,7 +525,8 @@ final class PdfPages {
         long[] entry = xref.get(r.number());
         Lexer l = entry != null && entry[0] == 1 ? header(r.number(), (int) entry[1]) : null;
         Token length = l == null ? null : l.next();
-        return length != null && length.kind == Kind.INT ? length.number : -1;
+        // an integer or a real, by its whole part (round 555: an indirect /Length of 2981.0)
+        return length != null && (length.kind == Kind.INT || length.kind == Kind.REAL) ? length.number : -1;
     }
 
     /** Where a stream's data starts: after the end of line after {@code stream}. */
@@ -617,7 +638,7 @@ final class PdfPages {
     private int[] streamData(Map<?, ?> dict, int after) {
         int data = dataStart(after);
         Object length = dict.get("Length");
-        long known = length instanceof Long l ? l : length instanceof Ref r ? integer(r) : -1;
+        long known = length instanceof Ref r ? integer(r) : number(length);
         int end = known >= 0 ? endsAt(data, known) : length instanceof Ref r ? lengthAfter(data, r) : -1;
         if (end < 0) {
             end = indexOf(pdf, "endstream", data, pdf.length);
@@ -1052,7 +1073,11 @@ final class PdfPages {
 
     /** An integer, or a real's whole part as PDFBox's {@code getInt} reads it (round 551: {@code /N 43.0}); else -1. */
     private long integer(Object value) {
-        Object v = resolve(value);
+        return number(resolve(value));
+    }
+
+    /** An integer, or a real's whole part (as PDFBox's {@code getInt} and {@code getLong} read them); else -1. */
+    private static long number(Object v) {
         return v instanceof Long l ? l : v instanceof Real r ? r.whole() : -1;
     }
 
@@ -1216,7 +1241,8 @@ final class PdfPages {
             this.pagesRoot = tree instanceof Ref r ? (Object) r.number() : tree instanceof Map<?, ?> d ? new Node(d) : null;
             List<?> list = value instanceof List<?> l ? l : null;
             boolean names = list != null && list.size() <= 16 && list.stream().allMatch(e -> e instanceof Name);
-            this.small = value instanceof Long || value instanceof Name || names ? value : null;
+            // a real too (round 555: /N 250 0 R naming 42.0 skipped the object stream, as /N 43.0 did before round 551)
+            this.small = value instanceof Long || value instanceof Real || value instanceof Name || names ? value : null;
             this.array = list != null && !names ? Kids.of(list) : null;
         }
     }

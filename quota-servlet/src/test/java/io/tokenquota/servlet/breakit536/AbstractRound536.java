@@ -59,12 +59,6 @@ abstract class AbstractRound536 extends PdfRound {
                 .pages(pages).finish();
     }
 
-    void assertAtLeast(String s, int pages, String pdfbox, String what, long used) {
-        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + pdfbox
-                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
-                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
-    }
-
     /** Control: 40 pages named by reference are charged 40 pages (passes today). */
     @Test
     void control_fortyReferencedPagesAreCharged() {

@@ -1,6 +1,5 @@
 package io.tokenquota.servlet.breakit548;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfRound;
@@ -25,12 +24,6 @@ abstract class AbstractRound548 extends PdfRound {
 
     AbstractRound548() {
         super(548);
-    }
-
-    void assertAtLeast(String s, int pages, String pdfbox, String what, long used) {
-        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + pdfbox
-                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
-                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
     }
 
     /**

@@ -1,16 +1,12 @@
 package io.tokenquota.servlet.breakit552;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
 import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.regex.Matcher;
 import java.util.TreeMap;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -26,16 +22,9 @@ import org.junit.jupiter.api.Test;
  * all of them, and PdfPages reads something else.
  */
 abstract class AbstractRound552 extends PdfRound {
-    private static final String PDFBOX_40 = "getNumberOfPages() 40, iterator 40, text of 40";
 
     AbstractRound552() {
         super(552);
-    }
-
-    void assertAtLeast(String s, int pages, String what, long used) {
-        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + PDFBOX_40
-                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
-                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
     }
 
     // ---- /DP and /DecodeParms together ----
@@ -80,27 +69,6 @@ abstract class AbstractRound552 extends PdfRound {
     }
 
     // ---- integers written with leading zeros (19 digits or more) ----
-
-    /**
-     * The clear report ({@link ObjectStreamPdfs#report}) with the object stream's header and dictionary rewritten
-     * from {@code format} (its three {@code %s} are /N, /First and /Length), padded with spaces before the closing
-     * {@code >>} to the same length, so every offset in the cross-reference stream stays right.
-     */
-    static byte[] rewritten(String format) {
-        byte[] pdf = ObjectStreamPdfs.report(PAGES, false);
-        String text = new String(pdf, StandardCharsets.ISO_8859_1);
-        Matcher m = Pattern.compile("300 0 obj\n<< /Type /ObjStm /N (\\d+) /First (\\d+) /Length (\\d+) /Filter /FlateDecode >>")
-                .matcher(text);
-        assertTrue(m.find(), "the object stream's dictionary");
-        String written = String.format(format, m.group(1), m.group(2), m.group(3));
-        int room = m.end() - m.start() - written.length();
-        assertTrue(room >= 0, "fits: " + written);
-        written = written.substring(0, written.length() - 2) + " ".repeat(room) + ">>";
-        byte[] bytes = written.getBytes(StandardCharsets.ISO_8859_1);
-        assertEquals(m.end() - m.start(), bytes.length);
-        System.arraycopy(bytes, 0, pdf, m.start(), bytes.length);
-        return pdf;
-    }
 
     /**
      * Control: the object stream's header and dictionary written without optional white space and with

@@ -1,6 +1,5 @@
 package io.tokenquota.servlet.breakit553;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.testing.ObjectStreamPdfs;
@@ -8,9 +7,6 @@ import io.tokenquota.servlet.testing.PdfFiles;
 import java.io.ByteArrayOutputStream;
 import java.util.HexFormat;
 import io.tokenquota.servlet.testing.PdfRound;
-import java.nio.charset.StandardCharsets;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,37 +27,9 @@ import org.junit.jupiter.api.Test;
  * charged to the shared decode budget ({@code PdfPages.decode}); the findings' tests now pass beside their controls.
  */
 abstract class AbstractRound553 extends PdfRound {
-    private static final String PDFBOX_40 = "getNumberOfPages() 40, iterator 40, text of 40";
 
     AbstractRound553() {
         super(553);
-    }
-
-    void assertAtLeast(String s, int pages, String what, long used) {
-        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + PDFBOX_40
-                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
-                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
-    }
-
-    /**
-     * The clear report ({@link ObjectStreamPdfs#report}) with the object stream's header and dictionary rewritten
-     * from {@code format} (its three {@code %s} are /N, /First and /Length), padded with spaces before the closing
-     * {@code >>} to the same length, so every offset in the cross-reference stream stays right.
-     */
-    static byte[] rewritten(String format) {
-        byte[] pdf = ObjectStreamPdfs.report(PAGES, false);
-        String text = new String(pdf, StandardCharsets.ISO_8859_1);
-        Matcher m = Pattern.compile("300 0 obj\n<< /Type /ObjStm /N (\\d+) /First (\\d+) /Length (\\d+) /Filter /FlateDecode >>")
-                .matcher(text);
-        assertTrue(m.find(), "the object stream's dictionary");
-        String written = String.format(format, m.group(1), m.group(2), m.group(3));
-        int room = m.end() - m.start() - written.length();
-        assertTrue(room >= 0, "fits: " + written);
-        written = written.substring(0, written.length() - 2) + " ".repeat(room) + ">>";
-        byte[] bytes = written.getBytes(StandardCharsets.ISO_8859_1);
-        assertEquals(m.end() - m.start(), bytes.length);
-        System.arraycopy(bytes, 0, pdf, m.start(), bytes.length);
-        return pdf;
     }
 
     // ---- a number followed by a character that is not part of it ----

@@ -1,11 +1,15 @@
 package io.tokenquota.servlet.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A round on the PDF page count: a PDF sent as the body ({@code Content-Type: application/pdf}) to a summariser
@@ -17,6 +21,9 @@ public abstract class PdfRound extends H2FilterRound {
     protected static final int PAGES = 40;
     /** What the filter holds a PDF page at where it knows no model's rate (MediaSize.PDF_PAGE_TOKENS). */
     protected static final long PAGE_TOKENS = 258;
+
+    /** What PDFBox 3.0.8 read of the 40-page report ({@link ObjectStreamPdfs#report}) in the rounds' scratch programs. */
+    protected static final String PDFBOX_40 = "getNumberOfPages() 40, iterator 40, text of 40";
 
     private final int round;
     protected final ModelCalls calls = new ModelCalls();
@@ -52,5 +59,38 @@ public abstract class PdfRound extends H2FilterRound {
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(1, calls.of(s));
         return settled(s).used();
+    }
+
+    /** Asserts {@code s} was charged at least {@code pages} pages; {@code pdfbox}: what PDFBox 3.0.8 read of the file. */
+    protected void assertAtLeast(String s, int pages, String pdfbox, String what, long used) {
+        assertTrue(used >= pages * PAGE_TOKENS, kind() + ": a PDF of " + pages + " pages (PDFBox 3.0.8: " + pdfbox
+                + ") " + what + " was charged " + used + ", should be at least " + pages * PAGE_TOKENS + " ("
+                + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
+    }
+
+    /** {@link #assertAtLeast(String, int, String, String, long)} of a file PDFBox read as the 40-page report. */
+    protected void assertAtLeast(String s, int pages, String what, long used) {
+        assertAtLeast(s, pages, PDFBOX_40, what, used);
+    }
+
+    /**
+     * The clear report ({@link ObjectStreamPdfs#report}) with the object stream's header and dictionary rewritten
+     * from {@code format} (its three {@code %s} are /N, /First and /Length), padded with spaces before the closing
+     * {@code >>} to the same length, so every offset in the cross-reference stream stays right.
+     */
+    protected static byte[] rewritten(String format) {
+        byte[] pdf = ObjectStreamPdfs.report(PAGES, false);
+        String text = new String(pdf, StandardCharsets.ISO_8859_1);
+        Matcher m = Pattern.compile("300 0 obj\n<< /Type /ObjStm /N (\\d+) /First (\\d+) /Length (\\d+) /Filter /FlateDecode >>")
+                .matcher(text);
+        assertTrue(m.find(), "the object stream's dictionary");
+        String written = String.format(format, m.group(1), m.group(2), m.group(3));
+        int room = m.end() - m.start() - written.length();
+        assertTrue(room >= 0, "fits: " + written);
+        written = written.substring(0, written.length() - 2) + " ".repeat(room) + ">>";
+        byte[] bytes = written.getBytes(StandardCharsets.ISO_8859_1);
+        assertEquals(m.end() - m.start(), bytes.length);
+        System.arraycopy(bytes, 0, pdf, m.start(), bytes.length);
+        return pdf;
     }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit555;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound555BreakItTest extends AbstractRound555 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
