@@ -109,10 +109,10 @@ final class Combiner<C, R> {
      * the leader then throws it, and every other caller of the batch a copy of it; or a {@link CarriedFailed},
      * which fails only the calls the statement carried, the others running alone. Should it throw anything
      * else, every caller fails {@code STORE_UNAVAILABLE} (the leader with the failure itself when it is an
-     * {@code Error}), as its statement may have committed. A leader with
-     * no one queued behind it, even after yielding once, runs {@code alone}, still leading (callers that arrive meanwhile queue for
-     * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
-     * {@code op} is the caller's operation: a caller that queues gives its connection back first.
+     * {@code Error}), as its statement may have committed. A leader with no one queued behind it, even after
+     * yielding once, runs {@code alone}, still leading (callers that arrive meanwhile queue for the next batch).
+     * Returns this call's result, or {@code null}: the caller then runs it alone. {@code op} is the caller's
+     * operation: a caller that queues gives its connection back first.
      */
     @SuppressWarnings("unchecked")
     R submit(String subject, C call, Operations.Op op, Function<List<C>, List<R>> batch, Supplier<R> alone) {
@@ -167,8 +167,8 @@ final class Combiner<C, R> {
             // together, so the first of them back here found the lane free and would lead alone, the rest queuing
             // behind its one-call statement (more than half of a team's statements were such single calls, each
             // a turn on the team's row). A yield lets those already runnable queue and join this batch (reserve +
-            // commit of a hot subject 0.24-0.26x the ceiling without it, 0.30-0.35x with it: BENCHMARKS.md, "A
-            // lone leader yields once"); with no one runnable it returns at once
+            // commit of a hot subject 0.21-0.27x the ceiling without it, 0.26-0.32x with it, in alternated runs:
+            // BENCHMARKS.md, "A lone leader yields once"); with no one runnable it returns at once
             Thread.yield();
             drain(lane, members);
         }
