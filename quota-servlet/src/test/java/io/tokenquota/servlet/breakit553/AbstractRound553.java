@@ -40,9 +40,8 @@ abstract class AbstractRound553 extends PdfRound {
      */
     @Test
     void control_aStrayWordAfterTheCountIsCharged() {
-        String s = subject("count-space-word");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /N 43 x",
-                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N %s x/First %s/Length %s/Filter/Fl>>")));
+        assertCharged("count-space-word", "its page dictionaries in an object stream with /N 43 x",
+                rewritten("300 0 obj<</Type/ObjStm/N %s x/First %s/Length %s/Filter/Fl>>"));
     }
 
     /**
@@ -53,9 +52,8 @@ abstract class AbstractRound553 extends PdfRound {
      */
     @Test
     void aCountFollowedByALetterIsCharged() {
-        String s = subject("count-letter");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /N 43x",
-                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N %sx/First %s/Length %s/Filter/Fl>>")));
+        assertCharged("count-letter", "its page dictionaries in an object stream with /N 43x",
+                rewritten("300 0 obj<</Type/ObjStm/N %sx/First %s/Length %s/Filter/Fl>>"));
     }
 
     /**
@@ -64,9 +62,8 @@ abstract class AbstractRound553 extends PdfRound {
      */
     @Test
     void aCountFollowedByPunctuationIsCharged() {
-        String s = subject("count-punctuation");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /N 43!",
-                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N %s!/First %s/Length %s/Filter/Fl>>")));
+        assertCharged("count-punctuation", "its page dictionaries in an object stream with /N 43!",
+                rewritten("300 0 obj<</Type/ObjStm/N %s!/First %s/Length %s/Filter/Fl>>"));
     }
 
     /**
@@ -75,9 +72,8 @@ abstract class AbstractRound553 extends PdfRound {
      */
     @Test
     void aFirstFollowedByALetterIsCharged() {
-        String s = subject("first-letter");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream with /First 329x",
-                sendPdf(s, rewritten("300 0 obj<</Type/ObjStm/N %s/First %sx/Length %s/Filter/Fl>>")));
+        assertCharged("first-letter", "its page dictionaries in an object stream with /First 329x",
+                rewritten("300 0 obj<</Type/ObjStm/N %s/First %sx/Length %s/Filter/Fl>>"));
     }
 
     // ---- a predictor followed by a character that is not part of it ----
@@ -88,9 +84,8 @@ abstract class AbstractRound553 extends PdfRound {
      */
     @Test
     void control_aPredictorBeforeAStrayWordCountsAsTheStreamsObjects() {
-        String s = subject("predictor-space-word");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream under /Predictor 12 x",
-                sendPdf(s, ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 12 x /Columns 16 >>", 2)));
+        assertCharged("predictor-space-word", "its page dictionaries in an object stream under /Predictor 12 x",
+                ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 12 x /Columns 16 >>", 2));
     }
 
     /**
@@ -100,9 +95,8 @@ abstract class AbstractRound553 extends PdfRound {
      */
     @Test
     void aPredictorFollowedByALetterIsCharged() {
-        String s = subject("predictor-letter");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream under /Predictor 12x",
-                sendPdf(s, ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 12x /Columns 16 >>", 2)));
+        assertCharged("predictor-letter", "its page dictionaries in an object stream under /Predictor 12x",
+                ObjectStreamPdfs.predicted(PAGES, " /DecodeParms << /Predictor 12x /Columns 16 >>", 2));
     }
     // ---- the shared budget and a filter chain's intermediate layers ----
 

@@ -84,25 +84,22 @@ abstract class AbstractRound555 extends PdfRound {
      */
     @Test
     void anUpdateWhosePrevIsARealIsCharged() {
-        String s = subject("prev-real");
-        assertAtLeast(s, PAGES, "its objects reached through an update's /Prev written 12776.0",
-                sendPdf(s, updated("/Prev %s.0")));
+        assertCharged("prev-real", "its objects reached through an update's /Prev written 12776.0",
+                updated("/Prev %s.0"));
     }
 
     /** The same with the point alone ({@code /Prev 12776.}): PDFBox 40; PdfPages 0, charged 1,000, should be at least 10,320. */
     @Test
     void anUpdateWhosePrevEndsInAPointIsCharged() {
-        String s = subject("prev-point");
-        assertAtLeast(s, PAGES, "its objects reached through an update's /Prev written 12776.",
-                sendPdf(s, updated("/Prev %s.")));
+        assertCharged("prev-point", "its objects reached through an update's /Prev written 12776.",
+                updated("/Prev %s."));
     }
 
     /** The same with an exponent ({@code /Prev 127760e-1}): PDFBox 40; PdfPages 0, charged 1,000, should be at least 10,320. */
     @Test
     void anUpdateWhosePrevHasAnExponentIsCharged() {
-        String s = subject("prev-exponent");
-        assertAtLeast(s, PAGES, "its objects reached through an update's /Prev written 127760e-1",
-                sendPdf(s, updated("/Prev %s0e-1")));
+        assertCharged("prev-exponent", "its objects reached through an update's /Prev written 127760e-1",
+                updated("/Prev %s0e-1"));
     }
 
     // ---- /XRefStm of a hybrid section ----
@@ -120,9 +117,8 @@ abstract class AbstractRound555 extends PdfRound {
      */
     @Test
     void aHybridSectionWhoseXRefStmIsARealIsCharged() {
-        String s = subject("xrefstm-real");
-        assertAtLeast(s, PAGES, "its objects placed by a hybrid section's /XRefStm written 12776.0",
-                sendPdf(s, updated("/XRefStm %s.0")));
+        assertCharged("xrefstm-real", "its objects placed by a hybrid section's /XRefStm written 12776.0",
+                updated("/XRefStm %s.0"));
     }
 
     // ---- /Prev as a reference ----
@@ -226,9 +222,8 @@ abstract class AbstractRound555 extends PdfRound {
      */
     @Test
     void control_aStoredStreamWhoseLengthIsAnIntegerIsCharged() {
-        String s = subject("length-integer");
-        assertAtLeast(s, PAGES, "its page dictionaries in a stored object stream with /Length 2981",
-                sendPdf(s, streamReport(PAGES, TITLE, "%1$d", "%2$d", null, true)));
+        assertCharged("length-integer", "its page dictionaries in a stored object stream with /Length 2981",
+                streamReport(PAGES, TITLE, "%1$d", "%2$d", null, true));
     }
 
     /**
@@ -240,17 +235,15 @@ abstract class AbstractRound555 extends PdfRound {
      */
     @Test
     void aStoredStreamWhoseLengthIsARealIsCharged() {
-        String s = subject("length-real");
-        assertAtLeast(s, PAGES, "its page dictionaries in a stored object stream with /Length 2981.0",
-                sendPdf(s, streamReport(PAGES, TITLE, "%1$d", "%2$d.0", null, true)));
+        assertCharged("length-real", "its page dictionaries in a stored object stream with /Length 2981.0",
+                streamReport(PAGES, TITLE, "%1$d", "%2$d.0", null, true));
     }
 
     /** Control: the stream's {@code /Length 250 0 R}, object 250 an integer: PdfPages reads it there and counts 40 (passes today). */
     @Test
     void control_anIndirectIntegerLengthIsCharged() {
-        String s = subject("length-indirect-integer");
-        assertAtLeast(s, PAGES, "its page dictionaries in a stored object stream whose /Length is object 250 (2981)",
-                sendPdf(s, streamReport(PAGES, TITLE, "%1$d", "250 0 R", "%2$d", true)));
+        assertCharged("length-indirect-integer", "its page dictionaries in a stored object stream whose /Length is object 250 (2981)",
+                streamReport(PAGES, TITLE, "%1$d", "250 0 R", "%2$d", true));
     }
 
     /**
@@ -260,17 +253,15 @@ abstract class AbstractRound555 extends PdfRound {
      */
     @Test
     void anIndirectRealLengthIsCharged() {
-        String s = subject("length-indirect-real");
-        assertAtLeast(s, PAGES, "its page dictionaries in a stored object stream whose /Length is object 250 (2981.0)",
-                sendPdf(s, streamReport(PAGES, TITLE, "%1$d", "250 0 R", "%2$d.0", true)));
+        assertCharged("length-indirect-real", "its page dictionaries in a stored object stream whose /Length is object 250 (2981.0)",
+                streamReport(PAGES, TITLE, "%1$d", "250 0 R", "%2$d.0", true));
     }
 
     /** Control: the stream's {@code /N 250 0 R}, object 250 the integer 42: PdfPages counts 40 (passes today). */
     @Test
     void control_anIndirectIntegerCountIsCharged() {
-        String s = subject("count-indirect-integer");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream whose /N is object 250 (42)",
-                sendPdf(s, streamReport(PAGES, "", "250 0 R", "%2$d", "%1$d", false)));
+        assertCharged("count-indirect-integer", "its page dictionaries in an object stream whose /N is object 250 (42)",
+                streamReport(PAGES, "", "250 0 R", "%2$d", "%1$d", false));
     }
 
     /**
@@ -281,9 +272,8 @@ abstract class AbstractRound555 extends PdfRound {
      */
     @Test
     void anIndirectRealCountIsCharged() {
-        String s = subject("count-indirect-real");
-        assertAtLeast(s, PAGES, "its page dictionaries in an object stream whose /N is object 250 (42.0)",
-                sendPdf(s, streamReport(PAGES, "", "250 0 R", "%2$d", "%1$d.0", false)));
+        assertCharged("count-indirect-real", "its page dictionaries in an object stream whose /N is object 250 (42.0)",
+                streamReport(PAGES, "", "250 0 R", "%2$d", "%1$d.0", false));
     }
 
     // ---- a cross-reference stream's /Size given as a real ----

@@ -68,6 +68,12 @@ public abstract class PdfRound extends H2FilterRound {
                 + pages + " x " + PAGE_TOKENS + "): " + ledger(s));
     }
 
+    /** Sends {@code pdf} as a new subject named {@code name} and asserts it was charged the report's 40 pages at least. */
+    protected void assertCharged(String name, String what, byte[] pdf) {
+        String s = subject(name);
+        assertAtLeast(s, PAGES, what, sendPdf(s, pdf));
+    }
+
     /** {@link #assertAtLeast(String, int, String, String, long)} of a file PDFBox read as the 40-page report. */
     protected void assertAtLeast(String s, int pages, String what, long used) {
         assertAtLeast(s, pages, PDFBOX_40, what, used);
