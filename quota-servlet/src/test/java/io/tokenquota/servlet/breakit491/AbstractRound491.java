@@ -7,6 +7,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.ServletException;
@@ -111,16 +112,7 @@ abstract class AbstractRound491 extends H2FilterRound {
     }
 
     static byte[] deflate(byte[] bytes) {
-        Deflater deflater = new Deflater();
-        deflater.setInput(bytes);
-        deflater.finish();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buffer = new byte[8192];
-        while (!deflater.finished()) {
-            out.write(buffer, 0, deflater.deflate(buffer));
-        }
-        deflater.end();
-        return out.toByteArray();
+        return PdfFiles.deflate(bytes, Deflater.DEFAULT_COMPRESSION);
     }
 
     String subject(String what) {

@@ -164,7 +164,7 @@ abstract class AbstractRound555 extends PdfRound {
         }
         String head = header.append('\n').toString();
         byte[] plain = PdfFiles.ascii(head + body);
-        byte[] data = stored ? storedDeflate(plain) : PdfFiles.deflate(plain);
+        byte[] data = PdfFiles.deflate(plain, stored ? Deflater.NO_COMPRESSION : Deflater.BEST_COMPRESSION);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii("%PDF-1.5\n"));
         TreeMap<Integer, Integer> offsets = new TreeMap<>();
@@ -196,20 +196,6 @@ abstract class AbstractRound555 extends PdfRound {
                 + " /Filter /FlateDecode >>\nstream\n"));
         out.writeBytes(xref);
         out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + offsets.get(301) + "\n%%EOF\n"));
-        return out.toByteArray();
-    }
-
-    /** A zlib stream of stored blocks (no compression): the bytes as they are, in 64 KB blocks. */
-    static byte[] storedDeflate(byte[] plain) {
-        Deflater deflater = new Deflater(Deflater.NO_COMPRESSION);
-        deflater.setInput(plain);
-        deflater.finish();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buffer = new byte[8192];
-        while (!deflater.finished()) {
-            out.write(buffer, 0, deflater.deflate(buffer));
-        }
-        deflater.end();
         return out.toByteArray();
     }
 

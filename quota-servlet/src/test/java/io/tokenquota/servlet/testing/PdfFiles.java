@@ -43,7 +43,12 @@ public final class PdfFiles {
     }
 
     public static byte[] deflate(byte[] bytes) {
-        Deflater deflater = new Deflater(Deflater.BEST_COMPRESSION);
+        return deflate(bytes, Deflater.BEST_COMPRESSION);
+    }
+
+    /** {@code bytes} as a zlib stream at {@code level} ({@code Deflater.NO_COMPRESSION}: stored blocks, the bytes as they are). */
+    public static byte[] deflate(byte[] bytes, int level) {
+        Deflater deflater = new Deflater(level);
         deflater.setInput(bytes);
         deflater.finish();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
