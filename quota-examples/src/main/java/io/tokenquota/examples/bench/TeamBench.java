@@ -3,6 +3,7 @@ package io.tokenquota.examples.bench;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.QuotaPolicy;
+import io.tokenquota.Reservation;
 import io.tokenquota.Team;
 
 import java.time.YearMonth;
@@ -17,7 +18,9 @@ import java.util.SplittableRandom;
  * Three kinds of subject, each {@code n} of them with an existing account: plain users ({@code u*},
  * no team), members of one team ({@code m*}, all in team {@code one}: every call also locks that
  * team's row) and members spread over teams of ten ({@code s*}). Two distributions: one hot subject
- * of each kind, and uniform over the {@code n}. Runs on the driver thread; not thread-safe.
+ * of each kind, and uniform over the {@code n}. Two loops: reserve + commit (a call that is charged), and hold then
+ * release (the hold alone, what a call costs before its model answers, settled by the cheapest finish). Runs on the
+ * driver thread; not thread-safe.
  */
 final class TeamBench {
     private static final int MEMBERS_PER_SPREAD_TEAM = 10;
@@ -32,6 +35,22 @@ final class TeamBench {
         this.settings = settings;
         this.report = report;
         this.factory = factory;
+    }
+
+    /** A call of the loop: reserve + commit, or a hold and its release. */
+    private enum Loop {
+        COMMIT("reserve + commit", "", "reserve + commit of"),
+        RELEASE("hold then release", " release", "hold then release of");
+
+        final String title;
+        final String key;
+        final String header;
+
+        Loop(String title, String key, String header) {
+            this.title = title;
+            this.key = key;
+            this.header = header;
+        }
     }
 
     /** One row of the table: a kind of subject, named by its prefix. */
@@ -58,15 +77,26 @@ final class TeamBench {
             ledger.setTeam("s" + i, "t" + (i % spreadTeams));
         }
         Schema.analyze(ds, backend.dialect());
-        List<Kind> kinds = List.of(new Kind("plain user's reserve + commit (no team)", "u"),
-                new Kind("member's reserve + commit, one team of " + n, "m"),
-                new Kind("member's reserve + commit, " + spreadTeams + " teams of " + MEMBERS_PER_SPREAD_TEAM, "s"));
+        List<Kind> kinds = List.of(new Kind("plain user (no team)", "u"),
+                new Kind("member, one team of " + n, "m"),
+                new Kind("member, " + spreadTeams + " teams of " + MEMBERS_PER_SPREAD_TEAM, "s"));
         LedgerDesign ours = new LedgerDesign("our ledger", ledger);
-        // one unmeasured pass per kind, so the first cell does not pay for the JIT
-        for (Kind k : kinds) {
-            LedgerBench.failOnErrors(k.name(), LoadRun.run(4, settings.warmup(), settings.measure(), false,
-                    op(ours, k, false, n)));
+        for (Loop loop : Loop.values()) {
+            // one unmeasured pass per kind, so the first cell does not pay for the JIT
+            for (Kind k : kinds) {
+                LedgerBench.failOnErrors(k.name(), LoadRun.run(4, settings.warmup(), settings.measure(), false,
+                        op(ours, ledger, loop, k, false, n)));
+            }
+            table(backend, ds, loop, kinds, ours, ledger, n);
         }
+        if (ledger instanceof AutoCloseable closeable) {
+            closeable.close();
+        }
+        ds.close();
+    }
+
+    private void table(Backend backend, HikariDataSource ds, Loop loop, List<Kind> kinds, LedgerDesign ours,
+            QuotaLedger ledger, int n) throws Exception {
         List<String> columns = new ArrayList<>();
         List<double[]> cells = new ArrayList<>();
         for (boolean hot : new boolean[] {true, false}) {
@@ -79,15 +109,16 @@ final class TeamBench {
                         // a shared, noisy machine: kinds alternate their order round by round, each keeps its best
                         int d = round % 2 == 0 ? i : kinds.size() - 1 - i;
                         LoadRun.Result r = LoadRun.run(threads, settings.warmup(), settings.measure(), false,
-                                op(ours, kinds.get(d), hot, n));
+                                op(ours, ledger, loop, kinds.get(d), hot, n));
                         LedgerBench.failOnErrors(kinds.get(d).name(), r);
                         best[d] = Math.max(best[d], r.opsPerSecond());
                     }
                 }
                 cells.add(best);
-                StringBuilder line = new StringBuilder("  " + backend.name() + " teams " + column + ":");
+                StringBuilder line = new StringBuilder("  " + backend.name() + " teams" + loop.key + " " + column + ":");
                 for (int d = 0; d < kinds.size(); d++) {
-                    String key = "teams." + backend.name() + "." + column + "." + kinds.get(d).prefix();
+                    String key = "teams" + loop.key.replace(' ', '.') + "." + backend.name() + "." + column + "."
+                            + kinds.get(d).prefix();
                     report.record(key + ".opsPerSecond", best[d]);
                     report.record(key + ".ratio", best[d] / best[0]);
                     line.append(String.format(Locale.ROOT, " %s %.0f/s (%.2fx);", kinds.get(d).prefix(), best[d],
@@ -96,15 +127,15 @@ final class TeamBench {
                 System.err.println(line);
             }
         }
-        report.heading("Team budgets: " + backend.name());
+        report.heading((loop == Loop.COMMIT ? "Team budgets: " : "Team budgets, " + loop.title + ": ") + backend.name());
         report.line("Settings: " + backend.settings(ds) + "; pool " + ds.getMaximumPoolSize() + " connections; " + n
                 + " subjects of each kind, every account existing before the run; " + Baselines.TOKENS
-                + " tokens per reserve and per commit. Each cell: " + settings.rounds() + " rounds of "
+                + " tokens per hold and per commit. Each cell: " + settings.rounds() + " rounds of "
                 + settings.warmup().toMillis() + " ms warm-up + " + settings.measure().toMillis()
                 + " ms measured per row, rows alternating, best round kept. Ratio = the row's calls/s over the"
                 + " plain user's in the same cell (absolute calls/s in brackets).");
         List<String> header = new ArrayList<>();
-        header.add("reserve + commit of");
+        header.add(loop.header);
         header.addAll(columns);
         List<List<String>> rows = new ArrayList<>();
         for (int d = 0; d < kinds.size(); d++) {
@@ -116,19 +147,19 @@ final class TeamBench {
             rows.add(row);
         }
         report.table(header, rows);
-        if (ledger instanceof AutoCloseable closeable) {
-            closeable.close();
-        }
-        ds.close();
     }
 
-    private static LoadRun.Op op(Design design, Kind kind, boolean hot, int n) {
+    private static LoadRun.Op op(Design design, QuotaLedger ledger, Loop loop, Kind kind, boolean hot, int n) {
         return (thread, random) -> {
             Object hold = design.reserve(kind.subject(hot, n, random), Baselines.TOKENS);
             if (hold == null) {
                 return false;
             }
-            design.commit(hold, Baselines.TOKENS);
+            if (loop == Loop.COMMIT) {
+                design.commit(hold, Baselines.TOKENS);
+            } else {
+                ledger.release((Reservation) hold);
+            }
             return true;
         };
     }

@@ -36,6 +36,8 @@ class BenchmarkSmokeTest {
                 () -> assertExact(v, h2, "our reserve + commit (JdbiQuotaStore)"),
                 () -> assertPositive(v, "teams." + h2 + ".hot x2.m.ratio"),
                 () -> assertPositive(v, "teams." + h2 + ".uniform x2.s.opsPerSecond"),
+                () -> assertPositive(v, "teams.release." + h2 + ".hot x2.m.ratio"),
+                () -> assertPositive(v, "teams.release." + h2 + ".uniform x2.s.opsPerSecond"),
                 () -> assertExact(v, h2, "ceiling + one audit row (2-statement transaction)"),
                 () -> assertPositive(v, "ledger." + h2 + ".reserve+commit.hot/1.2.ceiling"),
                 () -> assertPositive(v, "ledger." + h2 + ".reserve+commit.uniform/1000.2.ledger"),
@@ -61,6 +63,7 @@ class BenchmarkSmokeTest {
         String written = Files.readString(out);
         assertTrue(written.contains("## Against the ceiling: H2"), written);
         assertTrue(written.contains("## Team budgets: H2"), written);
+        assertTrue(written.contains("## Team budgets, hold then release: H2"), written);
         assertTrue(written.contains("## Ledger throughput: H2"), written);
         assertTrue(written.contains("## Designs side by side: H2"), written);
         assertTrue(written.contains("## Filter latency: H2"), written);
