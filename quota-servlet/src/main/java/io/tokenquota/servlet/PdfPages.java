@@ -219,7 +219,10 @@ final class PdfPages {
         // the sections are read once, from the base their startxref lands on: a second pass would decode
         // every cross-reference stream again
         Map<Long, long[]> entries = base < 0 ? null : sections(offset.number + base, base);
-        if (entries == null || !placed(entries)) {
+        // a catalog the sections do not name is looked for in the whole file, as PDFBox searches the file for
+        // objects its cross-reference data does not place (round 555: a /Prev that is a reference ended the chain
+        // at an update naming only object 0, and the object stream the older section names was never read)
+        if (entries == null || !placed(entries) || root >= 0 && entries.getOrDefault(root, FREE)[0] == 0) {
             return false;
         }
         xref = entries;
@@ -273,13 +276,12 @@ final class PdfPages {
             }
             encrypted |= trailer.get("Encrypt") != null;
             // /Prev read as PDFBox's getLong reads it, a real by its whole part (round 555: /Prev 12776.0 ended
-            // the chain at an update, and the object stream the older section names was never read); one that is
-            // no number (a reference) breaks the chain, so the file is read in order
-            Object prev = trailer.get("Prev");
-            if (prev != null && number(prev) < 0) {
-                return null;
-            }
-            at = prev != null ? number(prev) + base : -1;
+            // the chain at an update, and the object stream the older section names was never read), and followed,
+            // as PDFBox follows it, only while it is above 0: anything else (0, -1, null, a reference) ends the
+            // chain and keeps the sections read (round 556: breaking the chain there had the file read in order,
+            // where objects no section names replaced the tree)
+            long prev = number(trailer.get("Prev"));
+            at = prev > 0 ? prev + base : -1;
         }
         return entries;
     }
@@ -315,12 +317,10 @@ final class PdfPages {
             return null;
         }
         // a hybrid file: the stream holds the objects the table lists as free (ISO 32000-1 7.5.8.4)
-        // a real by its whole part (round 555: /XRefStm 12776.0 left the stream's objects unnamed); one that is no
-        // number breaks the section
-        Object hybrid = trailer.get("XRefStm");
-        long stream = number(hybrid);
-        if (hybrid != null && (stream < 0 || stream + base >= pdf.length
-                || xrefStream((int) (stream + base), entries, base) == null)) {
+        // a real by its whole part (round 555: /XRefStm 12776.0 left the stream's objects unnamed); an offset that
+        // is not above 0 (or no number) is skipped, as PDFBox skips it (round 556: /XRefStm 0 broke the section)
+        long stream = number(trailer.get("XRefStm"));
+        if (stream > 0 && (stream + base >= pdf.length || xrefStream((int) (stream + base), entries, base) == null)) {
             return null;
         }
         for (long number : free) {
@@ -338,10 +338,11 @@ final class PdfPages {
         }
         Token stream = lexer.next();
         List<?> w = dict.get("W") instanceof List<?> l ? l : List.of();
-        if (!stream.isKeyword("stream") || w.size() != 3 || !w.stream().allMatch(v -> v instanceof Long n && n >= 0 && n <= 8)) {
+        // each width a real by its whole part too (round 556: /W [1 4 2.0])
+        if (!stream.isKeyword("stream") || w.size() != 3 || !w.stream().allMatch(v -> number(v) >= 0 && number(v) <= 8)) {
             return null;
         }
-        int[] widths = w.stream().mapToInt(v -> (int) (long) (Long) v).toArray();
+        int[] widths = w.stream().mapToInt(v -> (int) number(v)).toArray();
         int data = dataStart(stream.end);
         long length = number(dict.get("Length"));
         int end = length >= 0 ? endsAt(data, length) : -1;
