@@ -25,8 +25,9 @@ import java.util.Objects;
  * ({@code gpt-4o*}); {@code *} alone is the default. Names are compared case-insensitively (a client
  * writing {@code GPT-4O} gets the rates of {@code gpt-4o}). The most specific pattern wins: an exact
  * name, else the longest matching prefix, else the default (all multipliers 1 unless set). An exact
- * name also covers its model's snapshots, the name then {@code -} and a date or a 3-4 digit number
- * ({@code o3} covers {@code o3-2025-04-16}, {@code gemini-1.5-pro} covers {@code gemini-1.5-pro-002}), as a
+ * name also covers its model's snapshots, the name then {@code -} and a date or a 3-4 digit number, or
+ * {@code @} and a version as Vertex AI names them ({@code o3} covers {@code o3-2025-04-16}, {@code gemini-1.5-pro}
+ * covers {@code gemini-1.5-pro-002}, {@code claude-sonnet-4} covers {@code claude-sonnet-4@20250514}), as a
  * prefix of its length would: OpenAI and Gemini answer an alias with the snapshot that ran, and a client may
  * name the snapshot (round 435: under a row {@code o3} the snapshot was charged the default, 2,000 for 10,000;
  * round 439: under the rows {@code o3*} and {@code o3-pro}, {@code o3-pro-2025-06-10} was charged at
@@ -269,8 +270,9 @@ public final class ModelWeights {
         }
         // the exact row of the model whose snapshot this is, as a prefix of that row's length
         java.util.regex.Matcher snapshot = SNAPSHOT.matcher(name);
-        Scaled ofModel = snapshot.matches() ? exact.get(snapshot.group(1)) : null;
-        int modelLength = ofModel == null ? -1 : snapshot.group(1).length();
+        String of = !snapshot.matches() ? null : snapshot.group(1) != null ? snapshot.group(1) : snapshot.group(2);
+        Scaled ofModel = of == null ? null : exact.get(of);
+        int modelLength = ofModel == null ? -1 : of.length();
         for (int i = 0; i < prefixes.length; i++) {
             if (name.startsWith(prefixes[i])) {
                 return prefixes[i].length() > modelLength ? prefixRates[i] : ofModel;
@@ -279,9 +281,14 @@ public final class ModelWeights {
         return ofModel != null ? ofModel : defaults;
     }
 
-    /** A snapshot's name: its model's, then {@code -} and a date ({@code 2025-04-16}, {@code 20250514}) or a 3-4 digit number. */
+    /**
+     * A snapshot's name: its model's, then {@code -} and a date ({@code 2025-04-16}, {@code 20250514}) or a 3-4 digit
+     * number; or Vertex AI's spelling, the model's name, {@code @} and its version ({@code claude-sonnet-4@20250514};
+     * round 557: held at the default by that name and charged at the row by the answer's {@code claude-sonnet-4-20250514},
+     * 15,030 served on a 5,000 balance). Matched on the folded name.
+     */
     private static final java.util.regex.Pattern SNAPSHOT = java.util.regex.Pattern.compile(
-            "(.+)-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|\\d{3,4})");
+            "(.+)-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|\\d{3,4})|([^@]+)@[0-9a-z._-]+");
 
     /**
      * Sum of count x scaled rate / 10^9, rounded up: in 64-bit integers while the scaled sum fits (every

@@ -179,7 +179,8 @@ class ModelWeightsTest {
 
     /**
      * An exact row covers its model's snapshots as a prefix of its length (rounds 435, 437, 439): OpenAI answers
-     * {@code o3} as {@code o3-2025-04-16}, Gemini {@code gemini-1.5-pro} as {@code gemini-1.5-pro-002}.
+     * {@code o3} as {@code o3-2025-04-16}, Gemini {@code gemini-1.5-pro} as {@code gemini-1.5-pro-002}, and Vertex AI
+     * names a version after an {@code @} ({@code claude-sonnet-4@20250514}).
      */
     @Test
     void anExactRowCoversItsModelsSnapshotsAsAPrefixOfItsLength() {
@@ -205,6 +206,13 @@ class ModelWeightsTest {
         assertEquals(o3, w.rates("o3-mini-2025-01-31"), "another model: its own patterns (o3*), no snapshot of o3");
         assertEquals(ModelWeights.Rates.ONE, w.rates("gemini-1.5-pro-exp-0827"), "a name after the model is another model");
         assertEquals(ModelWeights.Rates.ONE, w.rates("gemini-1.5-pro-latest"), "an alias needs a row of its own");
+        // Vertex AI names a model's version after an @ (round 557: held at the default by that name, charged at the
+        // row by the answer's dated name)
+        assertEquals(gpt4o, w.rates("gpt-4o@2024-05-13"), "a Vertex version: its model's row");
+        assertEquals(o3Pro, w.rates("O3-PRO@20250610"), "a Vertex version, any case");
+        assertEquals(latePro, w.rates("o3-pro-2026@001"), "a longer prefix still beats it");
+        assertEquals(o3, w.rates("o3-mini@20250131"), "another model's version: its own patterns");
+        assertEquals(ModelWeights.Rates.ONE, w.rates("gpt-4o-mini@2024-07-18"), "another model without a row: the default");
     }
 
     /**

@@ -128,6 +128,8 @@ final class PdfPages {
     private long lookahead;
     /** The catalog the newest trailer names ({@code /Root}), read in order the last one in the file; -1 when none. */
     private long root = -1;
+    /** Whether the last section read had a {@code /Prev} the chain did not follow (not above 0, or no number). */
+    private boolean unfollowed;
     /**
      * The file read in order, once, when the page tree names an object the cross-reference data frees or
      * does not place (see {@link #find}); null until then.
@@ -219,10 +221,12 @@ final class PdfPages {
         // the sections are read once, from the base their startxref lands on: a second pass would decode
         // every cross-reference stream again
         Map<Long, long[]> entries = base < 0 ? null : sections(offset.number + base, base);
-        // a catalog the sections do not name is looked for in the whole file, as PDFBox searches the file for
-        // objects its cross-reference data does not place (round 555: a /Prev that is a reference ended the chain
-        // at an update naming only object 0, and the object stream the older section names was never read)
-        if (entries == null || !placed(entries) || root >= 0 && entries.getOrDefault(root, FREE)[0] == 0) {
+        // a chain ended on a /Prev it did not follow, whose sections do not name the catalog, has older sections
+        // this count cannot reach: the file is read in order, as PDFBox then searches the whole file (round 555: a
+        // /Prev that is a reference ended the chain at an update naming only object 0, and the object stream the
+        // older section names was never read). A catalog a whole chain leaves unnamed is searched for alone
+        // (round 514); reading such a file in order let objects no section names replace the tree (round 558)
+        if (entries == null || !placed(entries) || unfollowed && root >= 0 && entries.getOrDefault(root, FREE)[0] == 0) {
             return false;
         }
         xref = entries;
@@ -261,6 +265,7 @@ final class PdfPages {
         Map<Long, long[]> entries = new HashMap<>();
         Set<Long> seen = new HashSet<>();
         root = -1;
+        unfollowed = false;
         while (at >= 0) {
             // a /Prev that loops back, or a chain longer than any update history, is broken data
             if (at >= pdf.length || !seen.add(at) || seen.size() > MAX_SECTIONS) {
@@ -282,6 +287,7 @@ final class PdfPages {
             // where objects no section names replaced the tree)
             long prev = number(trailer.get("Prev"));
             at = prev > 0 ? prev + base : -1;
+            unfollowed = prev <= 0 && trailer.get("Prev") != null;
         }
         return entries;
     }
