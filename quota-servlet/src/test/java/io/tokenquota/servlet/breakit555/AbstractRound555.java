@@ -148,22 +148,12 @@ abstract class AbstractRound555 extends PdfRound {
      * compression level 0 emits): the objects' text appears in the file as it is.
      */
     static byte[] streamReport(int pages, String catalogExtra, String n, String length, String object250, boolean stored) {
-        TreeMap<Integer, String> objects = new TreeMap<>();
+        TreeMap<Integer, String> objects = ObjectStreamPdfs.treeAndPages(pages);
         objects.put(1, "<< /Type /Catalog /Pages 2 0 R" + catalogExtra + " >>");
-        objects.put(2, "<< /Type /Pages /Kids [" + PdfFiles.kids(pages) + "] /Count " + pages + " >>");
-        for (int i = 0; i < pages; i++) {
-            objects.put(3 + 2 * i, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>");
-        }
-        StringBuilder header = new StringBuilder();
-        StringBuilder body = new StringBuilder();
-        TreeMap<Integer, Integer> packed = new TreeMap<>();
-        for (int k : objects.keySet()) {
-            header.append(k).append(' ').append(body.length()).append(' ');
-            body.append(objects.get(k)).append('\n');
-            packed.put(k, packed.size());
-        }
-        String head = header.append('\n').toString();
-        byte[] plain = PdfFiles.ascii(head + body);
+        ObjectStreamPdfs.Packed pack = ObjectStreamPdfs.Packed.of(objects);
+        TreeMap<Integer, Integer> packed = pack.index();
+        String head = pack.head();
+        byte[] plain = pack.plain();
         byte[] data = PdfFiles.deflate(plain, stored ? Deflater.NO_COMPRESSION : Deflater.BEST_COMPRESSION);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii("%PDF-1.5\n"));
@@ -177,25 +167,7 @@ abstract class AbstractRound555 extends PdfRound {
                 + head.length() + " /Length " + String.format(length, objects.size(), data.length) + " /Filter /FlateDecode >>\nstream\n"));
         out.writeBytes(data);
         out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\n"));
-        int size = 302;
-        offsets.put(301, out.size());
-        ByteArrayOutputStream rows = new ByteArrayOutputStream();
-        for (int k = 0; k < size; k++) {
-            int type = offsets.containsKey(k) ? 1 : packed.containsKey(k) ? 2 : 0;
-            long second = type == 1 ? offsets.get(k) : type == 2 ? 300 : 0;
-            int third = type == 2 ? packed.get(k) : k == 0 ? 65535 : 0;
-            rows.write(type);
-            for (int sh = 24; sh >= 0; sh -= 8) {
-                rows.write((int) (second >> sh) & 0xFF);
-            }
-            rows.write(third >> 8 & 0xFF);
-            rows.write(third & 0xFF);
-        }
-        byte[] xref = PdfFiles.deflate(rows.toByteArray());
-        out.writeBytes(PdfFiles.ascii("301 0 obj\n<< /Type /XRef /Size " + size + " /W [1 4 2] /Root 1 0 R /Length " + xref.length
-                + " /Filter /FlateDecode >>\nstream\n"));
-        out.writeBytes(xref);
-        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + offsets.get(301) + "\n%%EOF\n"));
+        ObjectStreamPdfs.crossReferenceStream(out, offsets, packed, " /Root 1 0 R");
         return out.toByteArray();
     }
 

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit556;
 
+import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
 import java.io.ByteArrayOutputStream;
@@ -60,22 +61,12 @@ abstract class AbstractRound556 extends PdfRound {
      * tree) and 3, 5, ... 81 (fonts) between the object stream and the cross-reference stream, which names none of them.
      */
     static byte[] report(String xrefExtra, boolean leftOvers) {
-        TreeMap<Integer, String> objects = new TreeMap<>();
+        TreeMap<Integer, String> objects = ObjectStreamPdfs.treeAndPages(PAGES);
         objects.put(1, "<< /Type /Catalog /Pages 2 0 R >>");
-        objects.put(2, "<< /Type /Pages /Kids [" + PdfFiles.kids(PAGES) + "] /Count " + PAGES + " >>");
-        for (int i = 0; i < PAGES; i++) {
-            objects.put(3 + 2 * i, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>");
-        }
-        StringBuilder header = new StringBuilder();
-        StringBuilder body = new StringBuilder();
-        TreeMap<Integer, Integer> packed = new TreeMap<>();
-        for (int k : objects.keySet()) {
-            header.append(k).append(' ').append(body.length()).append(' ');
-            body.append(objects.get(k)).append('\n');
-            packed.put(k, packed.size());
-        }
-        String head = header.append('\n').toString();
-        byte[] data = PdfFiles.deflate(PdfFiles.ascii(head + body));
+        ObjectStreamPdfs.Packed pack = ObjectStreamPdfs.Packed.of(objects);
+        TreeMap<Integer, Integer> packed = pack.index();
+        String head = pack.head();
+        byte[] data = PdfFiles.deflate(pack.plain());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii("%PDF-1.5\n"));
         TreeMap<Integer, Integer> offsets = new TreeMap<>();
@@ -90,26 +81,7 @@ abstract class AbstractRound556 extends PdfRound {
                 out.writeBytes(PdfFiles.ascii((3 + 2 * i) + " 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n"));
             }
         }
-        int size = 302;
-        offsets.put(301, out.size());
-        ByteArrayOutputStream rows = new ByteArrayOutputStream();
-        for (int k = 0; k < size; k++) {
-            int type = offsets.containsKey(k) ? 1 : packed.containsKey(k) ? 2 : 0;
-            long second = type == 1 ? offsets.get(k) : type == 2 ? 300 : 0;
-            int third = type == 2 ? packed.get(k) : k == 0 ? 65535 : 0;
-            rows.write(type);
-            for (int sh = 24; sh >= 0; sh -= 8) {
-                rows.write((int) (second >> sh) & 0xFF);
-            }
-            rows.write(third >> 8 & 0xFF);
-            rows.write(third & 0xFF);
-        }
-        byte[] xref = PdfFiles.deflate(rows.toByteArray());
-        int xrefAt = out.size();
-        out.writeBytes(PdfFiles.ascii("301 0 obj\n<< /Type /XRef /Size " + size + " /W [1 4 2] /Root 1 0 R" + xrefExtra + " /Length "
-                + xref.length + " /Filter /FlateDecode >>\nstream\n"));
-        out.writeBytes(xref);
-        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + xrefAt + "\n%%EOF\n"));
+        ObjectStreamPdfs.crossReferenceStream(out, offsets, packed, " /Root 1 0 R" + xrefExtra);
         return out.toByteArray();
     }
 

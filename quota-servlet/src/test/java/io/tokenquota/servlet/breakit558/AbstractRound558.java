@@ -2,6 +2,7 @@ package io.tokenquota.servlet.breakit558;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
 import java.io.ByteArrayOutputStream;
@@ -80,24 +81,14 @@ abstract class AbstractRound558 extends PdfRound {
      * written again after the object stream, which no section names.
      */
     static byte[] report(int catalog, boolean direct, boolean leftOvers) {
-        TreeMap<Integer, String> objects = new TreeMap<>();
+        TreeMap<Integer, String> objects = ObjectStreamPdfs.treeAndPages(PAGES);
         if (!direct) {
             objects.put(catalog, CATALOG);
         }
-        objects.put(2, "<< /Type /Pages /Kids [" + PdfFiles.kids(PAGES) + "] /Count " + PAGES + " >>");
-        for (int i = 0; i < PAGES; i++) {
-            objects.put(3 + 2 * i, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>");
-        }
-        StringBuilder header = new StringBuilder();
-        StringBuilder body = new StringBuilder();
-        TreeMap<Integer, Integer> packed = new TreeMap<>();
-        for (int k : objects.keySet()) {
-            header.append(k).append(' ').append(body.length()).append(' ');
-            body.append(objects.get(k)).append('\n');
-            packed.put(k, packed.size());
-        }
-        String head = header.append('\n').toString();
-        byte[] data = PdfFiles.deflate(PdfFiles.ascii(head + body));
+        ObjectStreamPdfs.Packed pack = ObjectStreamPdfs.Packed.of(objects);
+        TreeMap<Integer, Integer> packed = pack.index();
+        String head = pack.head();
+        byte[] data = PdfFiles.deflate(pack.plain());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(PdfFiles.ascii("%PDF-1.5\n"));
         if (direct) {
@@ -116,26 +107,7 @@ abstract class AbstractRound558 extends PdfRound {
                 out.writeBytes(PdfFiles.ascii((3 + 2 * i) + " 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n"));
             }
         }
-        int size = 302;
-        offsets.put(301, out.size());
-        ByteArrayOutputStream rows = new ByteArrayOutputStream();
-        for (int k = 0; k < size; k++) {
-            int type = offsets.containsKey(k) ? 1 : packed.containsKey(k) ? 2 : 0;
-            long second = type == 1 ? offsets.get(k) : type == 2 ? 300 : 0;
-            int third = type == 2 ? packed.get(k) : k == 0 ? 65535 : 0;
-            rows.write(type);
-            for (int sh = 24; sh >= 0; sh -= 8) {
-                rows.write((int) (second >> sh) & 0xFF);
-            }
-            rows.write(third >> 8 & 0xFF);
-            rows.write(third & 0xFF);
-        }
-        byte[] xref = PdfFiles.deflate(rows.toByteArray());
-        int xrefAt = out.size();
-        out.writeBytes(PdfFiles.ascii("301 0 obj\n<< /Type /XRef /Size " + size + " /W [1 4 2] /Root " + catalog + " 0 R /Length "
-                + xref.length + " /Filter /FlateDecode >>\nstream\n"));
-        out.writeBytes(xref);
-        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + xrefAt + "\n%%EOF\n"));
+        ObjectStreamPdfs.crossReferenceStream(out, offsets, packed, " /Root " + catalog + " 0 R");
         return out.toByteArray();
     }
 

@@ -283,6 +283,61 @@ public final class ObjectStreamPdfs {
         return out.toByteArray();
     }
 
+    /**
+     * Objects packed as an object stream's content (ISO 32000-1 7.5.7), in number order: {@code head} the pairs of
+     * object number and offset, {@code body} the objects, {@code index} each object's index in the stream.
+     */
+    public record Packed(String head, String body, TreeMap<Integer, Integer> index) {
+        public static Packed of(TreeMap<Integer, String> objects) {
+            StringBuilder header = new StringBuilder();
+            StringBuilder body = new StringBuilder();
+            TreeMap<Integer, Integer> index = new TreeMap<>();
+            for (int k : objects.keySet()) {
+                header.append(k).append(' ').append(body.length()).append(' ');
+                body.append(objects.get(k)).append('\n');
+                index.put(k, index.size());
+            }
+            return new Packed(header.append('\n').toString(), body.toString(), index);
+        }
+
+        /** The stream's content before its filter. */
+        public byte[] plain() {
+            return PdfFiles.ascii(head + body);
+        }
+    }
+
+    /** Tree 2 over {@code pages} page dictionaries 3, 5, ... (each {@code /Parent 2 0 R}), as rounds 555-558 pack them. */
+    public static TreeMap<Integer, String> treeAndPages(int pages) {
+        TreeMap<Integer, String> objects = new TreeMap<>();
+        objects.put(2, "<< /Type /Pages /Kids [" + PdfFiles.kids(pages) + "] /Count " + pages + " >>");
+        for (int i = 0; i < pages; i++) {
+            objects.put(3 + 2 * i, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>");
+        }
+        return objects;
+    }
+
+    /**
+     * Ends {@code out} with cross-reference stream 301 (ISO 32000-1 7.5.8: {@code /W [1 4 2]}, rows 0 to 301): the
+     * objects of {@code offsets} at their offsets, those of {@code packed} at their index in object stream 300,
+     * object 0 and the rest free; {@code entries} inside its dictionary after {@code /W} ({@code " /Root 1 0 R"}),
+     * then {@code startxref} naming it.
+     */
+    public static void crossReferenceStream(ByteArrayOutputStream out, TreeMap<Integer, Integer> offsets,
+            TreeMap<Integer, Integer> packed, String entries) {
+        int size = 302;
+        offsets.put(301, out.size());
+        ByteArrayOutputStream rows = new ByteArrayOutputStream();
+        for (int k = 0; k < size; k++) {
+            int type = offsets.containsKey(k) ? 1 : packed.containsKey(k) ? 2 : 0;
+            row(rows, type, type == 1 ? offsets.get(k) : type == 2 ? 300 : 0, type == 2 ? packed.get(k) : k == 0 ? 65535 : 0);
+        }
+        byte[] xref = PdfFiles.deflate(rows.toByteArray());
+        out.writeBytes(PdfFiles.ascii("301 0 obj\n<< /Type /XRef /Size " + size + " /W [1 4 2]" + entries + " /Length "
+                + xref.length + " /Filter /FlateDecode >>\nstream\n"));
+        out.writeBytes(xref);
+        out.writeBytes(PdfFiles.ascii("\nendstream\nendobj\nstartxref\n" + offsets.get(301) + "\n%%EOF\n"));
+    }
+
     private static void row(ByteArrayOutputStream rows, int type, long second, int third) {
         rows.write(type);
         for (int s = 24; s >= 0; s -= 8) {
