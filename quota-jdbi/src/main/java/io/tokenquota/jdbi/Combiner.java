@@ -48,6 +48,9 @@ final class Combiner<C, R> {
      */
     static final int LANES = Integer.highestOneBit(Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
 
+    /** Yields of a leader gathering its batch, at most (see {@code lead}). */
+    static final int GATHER_YIELDS = 4;
+
     private static final class Lane<C, R> {
         final ArrayDeque<Waiter<C, R>> queued = new ArrayDeque<>();
         boolean running;
@@ -110,7 +113,8 @@ final class Combiner<C, R> {
      * which fails only the calls the statement carried, the others running alone. Should it throw anything
      * else, every caller fails {@code STORE_UNAVAILABLE} (the leader with the failure itself when it is an
      * {@code Error}), as its statement may have committed. A leader with no one queued behind it, even after
-     * yielding once, runs {@code alone}, still leading (callers that arrive meanwhile queue for the next batch).
+     * yielding (it yields while that brings callers to its batch), runs {@code alone}, still leading (callers that
+     * arrive meanwhile queue for the next batch).
      * Returns this call's result, or {@code null}: the caller then runs it alone. {@code op} is the caller's
      * operation: a caller that queues gives its connection back first.
      */
@@ -162,15 +166,21 @@ final class Combiner<C, R> {
         List<Waiter<C, R>> members = new ArrayList<>();
         members.add(self);
         drain(lane, members);
-        if (members.size() == 1) {
-            // alone, this caller yields its processor once and looks again: the callers of a batch are released
-            // together, so the first of them back here found the lane free and would lead alone, the rest queuing
-            // behind its one-call statement (more than half of a team's statements were such single calls, each
-            // a turn on the team's row). A yield lets those already runnable queue and join this batch (reserve +
-            // commit of a hot subject 0.21-0.27x the ceiling without it, 0.26-0.32x with it, in alternated runs:
-            // BENCHMARKS.md, "A lone leader yields once"); with no one runnable it returns at once
+        // the callers of a batch are released together and come back together: the first of them back here
+        // finds the lane free and leads, and without a pause it would lead a batch of one (more than half of a
+        // team's statements were such single calls, each a turn on the team's row) or of the few that beat it
+        // here, the rest queuing behind that statement. So the leader yields its processor and drains again, as
+        // long as a yield brings someone, at most GATHER_YIELDS times: the callers already runnable queue and
+        // join this batch. With no one runnable a yield returns at once, so a lone caller (one thread, an idle
+        // service) pays one yield. Measured in alternated runs (BENCHMARKS.md, "The leader gathers"): a hot
+        // subject's consume 0.68-0.71x the ceiling with one yield for a lone leader only, 0.85-0.87x with this
+        for (int yields = 0; yields < GATHER_YIELDS && members.size() < MAX_BATCH; yields++) {
+            int before = members.size();
             Thread.yield();
             drain(lane, members);
+            if (members.size() == before) {
+                break;
+            }
         }
         if (members.size() == 1) {
             try {
