@@ -218,9 +218,16 @@ final class PdfPages {
             return false;
         }
         int base = base(offset.number);
+        long first = offset.number + base;
+        if (base < 0) {
+            // a startxref that lands on no section either way is taken to be a few bytes off: PDFBox uses the
+            // section nearest to it (round 558: read in order, leftovers no section names replaced the tree)
+            base = 0;
+            first = nearestSection(offset.number);
+        }
         // the sections are read once, from the base their startxref lands on: a second pass would decode
         // every cross-reference stream again
-        Map<Long, long[]> entries = base < 0 ? null : sections(offset.number + base, base);
+        Map<Long, long[]> entries = first < 0 ? null : sections(first, base);
         // a chain ended on a /Prev it did not follow, whose sections do not name the catalog, has older sections
         // this count cannot reach: the file is read in order, as PDFBox then searches the whole file (round 555: a
         // /Prev that is a reference ended the chain at an update naming only object 0, and the object stream the
@@ -247,14 +254,75 @@ final class PdfPages {
     private int base(long startxref) {
         int header = indexOf(pdf, "%PDF-", 0, Math.min(pdf.length, HEADER_WITHIN));
         for (int base : header > 0 ? new int[] {0, header} : new int[] {0}) {
-            long at = startxref + base;
-            if (at >= 0 && at < pdf.length) {
-                Lexer probe = new Lexer(pdf, (int) at, (int) Math.min(pdf.length, at + 64));
-                Token first = probe.next();
-                if (first.isKeyword("xref")
-                        || first.kind == Kind.INT && probe.next().kind == Kind.INT && probe.next().isKeyword("obj")) {
-                    return base;
+            if (isSection(startxref + base)) {
+                return base;
+            }
+        }
+        return -1;
+    }
+
+    /** Whether a section can start at {@code at}: the keyword {@code xref}, or an object's {@code N G obj}. */
+    private boolean isSection(long at) {
+        if (at < 0 || at >= pdf.length) {
+            return false;
+        }
+        Lexer probe = new Lexer(pdf, (int) at, (int) Math.min(pdf.length, at + 64));
+        Token first = probe.next();
+        return first.isKeyword("xref")
+                || first.kind == Kind.INT && probe.next().kind == Kind.INT && probe.next().isKeyword("obj");
+    }
+
+    /**
+     * The start of the section nearest to {@code offset} (a table's {@code xref}, or the {@code N G obj} of an
+     * object whose dictionary holds {@code /XRef}), a table on a tie; -1 when the file has none. This is how
+     * PDFBox 3 repairs a {@code startxref} or {@code /Prev} that lands on no section ({@code
+     * COSParser.checkXRefOffset}, {@code bfSearchForXRef}): a writer that counted a line ending twice is off by
+     * a byte or a few, and the file is read through its sections as PDFBox reads it, not in order (round 558).
+     */
+    private long nearestSection(long offset) {
+        long nearest = -1;
+        long distance = Long.MAX_VALUE;
+        for (int i = indexOf(pdf, "xref", 0, pdf.length); i >= 0; i = indexOf(pdf, "xref", i + 4, pdf.length)) {
+            // a table's keyword, not the end of startxref
+            if (i > 0 && Lexer.white(pdf[i - 1]) && Math.abs(i - offset) < distance) {
+                nearest = i;
+                distance = Math.abs(i - offset);
+            }
+        }
+        for (int i = indexOf(pdf, "/XRef", 0, pdf.length); i >= 0; i = indexOf(pdf, "/XRef", i + 5, pdf.length)) {
+            // the name /XRef itself, not /XRefStm
+            int start = i + 5 < pdf.length && (Lexer.white(pdf[i + 5]) || Lexer.delimiter(pdf[i + 5])) ? objectBefore(i) : -1;
+            if (start >= 0 && Math.abs(start - offset) < distance) {
+                nearest = start;
+                distance = Math.abs(start - offset);
+            }
+        }
+        return nearest;
+    }
+
+    /** The {@code N G obj} that {@code at} is in (within 400 bytes of it, as PDFBox looks back); -1 when none. */
+    private int objectBefore(int at) {
+        for (int o = at - 3; o > 0 && o >= at - 400; o--) {
+            if (startsWith(pdf, o, "obj") && Lexer.white(pdf[o - 1])) {
+                int i = o - 1;
+                while (i > 0 && Lexer.white(pdf[i])) {
+                    i--;
                 }
+                int digits = i;
+                while (i >= 0 && pdf[i] >= '0' && pdf[i] <= '9') {
+                    i--;
+                }
+                if (i == digits || i < 0 || !Lexer.white(pdf[i])) {
+                    return -1;
+                }
+                while (i > 0 && Lexer.white(pdf[i])) {
+                    i--;
+                }
+                digits = i;
+                while (i >= 0 && pdf[i] >= '0' && pdf[i] <= '9') {
+                    i--;
+                }
+                return i == digits ? -1 : i + 1;
             }
         }
         return -1;
@@ -287,6 +355,10 @@ final class PdfPages {
             // where objects no section names replaced the tree)
             long prev = number(trailer.get("Prev"));
             at = prev > 0 ? prev + base : -1;
+            if (at >= 0 && !isSection(at)) {
+                // a few bytes off, as PDFBox repairs it (see nearestSection)
+                at = nearestSection(at);
+            }
             unfollowed = prev <= 0 && trailer.get("Prev") != null;
         }
         return entries;

@@ -197,28 +197,24 @@ abstract class AbstractRound558 extends PdfRound {
 
     /** The update's {@code /Prev} 5 bytes short of the stream: PDFBox 40; PdfPages 0: charged 1,000, should be at least 10,320. */
     @Test
-    @Disabled(OPEN_OFFSETS)
     void anUpdateWhosePrevIsFiveBytesShortIsCharged() {
         assertCharged("prev-short", "behind an update whose /Prev is 5 bytes short, with left-over objects", updated(-5));
     }
 
     /** The update's {@code /Prev} 5 bytes past the stream's header: PDFBox 40; PdfPages 0: charged 1,000, should be at least 10,320. */
     @Test
-    @Disabled(OPEN_OFFSETS)
     void anUpdateWhosePrevIsFiveBytesPastIsCharged() {
         assertCharged("prev-past", "behind an update whose /Prev is 5 bytes past, with left-over objects", updated(5));
     }
 
     /** {@code startxref} 5 bytes short of the stream: PDFBox 40; PdfPages 0: charged 1,000, should be at least 10,320. */
     @Test
-    @Disabled(OPEN_OFFSETS)
     void aStartxrefFiveBytesShortIsCharged() {
         assertCharged("startxref-short", "whose startxref is 5 bytes short, with left-over objects", startxrefMoved(-5));
     }
 
     /** {@code startxref} 5 bytes past the stream's header: PDFBox 40; PdfPages 0: charged 1,000, should be at least 10,320. */
     @Test
-    @Disabled(OPEN_OFFSETS)
     void aStartxrefFiveBytesPastIsCharged() {
         assertCharged("startxref-past", "whose startxref is 5 bytes past, with left-over objects", startxrefMoved(5));
     }
@@ -350,7 +346,6 @@ abstract class AbstractRound558 extends PdfRound {
      * again: 40 pages, charged 12,974 for a 1-page file (also with {@code /Prev} 5 bytes off, or 5 bytes short).
      */
     @Test
-    @Disabled(OPEN_OFFSETS)
     void aOnePageUpdateWhoseStartxrefIsFiveBytesOffIsChargedOnePage() {
         String s = subject("one-page-off");
         assertUnder40Pages(s, "left by an update that deleted 39 pages, its startxref 5 bytes past", sendPdf(s, onePageLeft(5)));
