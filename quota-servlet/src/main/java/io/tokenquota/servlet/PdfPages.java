@@ -128,6 +128,11 @@ final class PdfPages {
     private long lookahead;
     /** The catalog the newest trailer names ({@code /Root}), read in order the last one in the file; -1 when none. */
     private long root = -1;
+    /**
+     * The catalog when the newest trailer (read in order, the last one) writes it in place, {@code /Root << ... >>}:
+     * ISO 32000-1 asks for a reference, PDFBox takes either (round 558); null when {@code /Root} is not a dictionary.
+     */
+    private Obj rootInPlace;
     /** Whether the last section read had a {@code /Prev} the chain did not follow (not above 0, or no number). */
     private boolean unfollowed;
     /**
@@ -333,6 +338,7 @@ final class PdfPages {
         Map<Long, long[]> entries = new HashMap<>();
         Set<Long> seen = new HashSet<>();
         root = -1;
+        rootInPlace = null;
         unfollowed = false;
         while (at >= 0) {
             // a /Prev that loops back, or a chain longer than any update history, is broken data
@@ -344,8 +350,13 @@ final class PdfPages {
             if (trailer == null) {
                 return null;
             }
-            if (root < 0 && trailer.get("Root") instanceof Ref r) {
-                root = r.number(); // the newest trailer's: an update's catalog replaces the older one
+            // the newest trailer's: an update's catalog replaces the older one
+            if (root < 0 && rootInPlace == null) {
+                if (trailer.get("Root") instanceof Ref r) {
+                    root = r.number();
+                } else if (trailer.get("Root") instanceof Map<?, ?> catalog) {
+                    rootInPlace = new Obj(-1, catalog);
+                }
             }
             encrypted |= trailer.get("Encrypt") != null;
             // /Prev read as PDFBox's getLong reads it, a real by its whole part (round 555: /Prev 12776.0 ended
@@ -655,8 +666,13 @@ final class PdfPages {
                     if (isType(dict, "Page")) {
                         loose++;
                     }
+                    // the last trailer's, in file order: an update's catalog replaces the older one
                     if (older != null && older.isKeyword("trailer") && dict.get("Root") instanceof Ref r) {
-                        root = r.number(); // the last trailer's, in file order: an update's catalog replaces the older one
+                        root = r.number();
+                        rootInPlace = null;
+                    } else if (older != null && older.isKeyword("trailer") && dict.get("Root") instanceof Map<?, ?> catalog) {
+                        root = -1;
+                        rootInPlace = new Obj(-1, catalog);
                     }
                     if (older != null && older.isKeyword("trailer")) {
                         encrypted |= dict.get("Encrypt") != null;
@@ -954,7 +970,7 @@ final class PdfPages {
      */
     private long count() {
         Tree tree = new Tree();
-        Obj catalog = root >= 0 ? find(root) : null;
+        Obj catalog = root >= 0 ? find(root) : rootInPlace;
         if (catalog != null && catalog.pagesRoot != null) {
             tree.document(catalog.pagesRoot);
         } else {

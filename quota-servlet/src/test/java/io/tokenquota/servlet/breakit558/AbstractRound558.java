@@ -12,7 +12,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.TreeMap;
 
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -54,12 +53,10 @@ import org.junit.jupiter.api.Test;
  * <p>After the round: the catalog findings are fixed (only a chain that ended on a {@code /Prev} it did not follow
  * has the file read in order when its sections leave the catalog unnamed) and pass; so do the offset findings since
  * a {@code startxref} or {@code /Prev} that lands on no section is repaired to the nearest one, as PDFBox does
- * ({@code PdfPages.nearestSection}); the dictionary {@code /Root} is an open case in docs/decisions.md, its test
- * switched off with that reason.
+ * ({@code PdfPages.nearestSection}), and the dictionary {@code /Root} since a catalog written in the trailer names
+ * the document's tree as a referenced one does.
  */
 abstract class AbstractRound558 extends PdfRound {
-    static final String OPEN_ROOT_DICTIONARY = "issue 11, open: round 558, a trailer whose /Root is a dictionary"
-            + " written in place, not a reference (docs/decisions.md)";
 
     private static final String PDFBOX_40_PAGES = "getNumberOfPages() 40, iterator 40";
 
@@ -278,7 +275,6 @@ abstract class AbstractRound558 extends PdfRound {
      * nothing: charged 2,294 (reserved 2,108), should be at least 10,320.
      */
     @Test
-    @Disabled(OPEN_ROOT_DICTIONARY)
     void untypedLeavesUnderACatalogWrittenInTheTrailerAreCharged() {
         String s = subject("root-direct");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, getPage(39) read, iterator 0",
