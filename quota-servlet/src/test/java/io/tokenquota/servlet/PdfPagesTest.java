@@ -368,6 +368,30 @@ class PdfPagesTest {
     }
 
     @Test
+    void repairsAStartxrefOrPrevThatLandsOnNoSectionToTheNearestSectionAsPdfBoxDoes() {
+        byte[] original = withXref("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
+                "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] >> endobj", "3 0 obj << /Type /Page >> endobj",
+                "4 0 obj << /Type /Page >> endobj");
+        String text = new String(original, StandardCharsets.ISO_8859_1);
+        int prev = Integer.parseInt(text.substring(text.lastIndexOf("startxref") + 10).trim().split("\\s+")[0]);
+        String update = "2 0 obj << /Type /Pages /Kids [3 0 R] >> endobj\n";
+        int at = text.length();
+        int xref = at + update.length();
+        java.util.function.BiFunction<Integer, Integer, String> file = (prevBy, startBy) -> text + update + "xref\n2 1\n"
+                + String.format("%010d 00000 n \n", at) + "4 1\n0000000000 00001 f \n" + "trailer << /Size 5 /Root 1 0 R /Prev "
+                + (prev + prevBy) + " >>\nstartxref\n" + (xref + startBy) + "\n%%EOF\n";
+        // read in order, the deleted page 4 would count again: 2
+        assertEquals(1, pages(file.apply(0, 0)), "offsets right");
+        assertEquals(1, pages(file.apply(0, 3)), "startxref 3 bytes past its table");
+        assertEquals(1, pages(file.apply(0, -2)), "startxref 2 bytes short");
+        assertEquals(1, pages(file.apply(0, 100_000)), "startxref past the end of the file: the last table");
+        assertEquals(1, pages(file.apply(4, 0)), "/Prev 4 bytes past the older table");
+        assertEquals(1, pages(file.apply(-3, 0)), "/Prev 3 bytes short");
+        // a /Prev naming the newest table is a loop, not an offset to repair: broken data, the file is read in order
+        assertEquals(2, pages(file.apply(xref - prev, 0)), "/Prev naming the newest table");
+    }
+
+    @Test
     void findsTheObjectsThePageTreeNamesThatTheTableFreesOrLeavesOutByTheirHeaders() {
         String[] report = {"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj",
                 "2 0 obj << /Type /Pages /Kids [3 0 R 4 0 R] >> endobj", "3 0 obj << /MediaBox [0 0 1 1] >> endobj",
