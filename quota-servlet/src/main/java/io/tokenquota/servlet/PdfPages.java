@@ -81,6 +81,8 @@ final class PdfPages {
      * so a {@code /Kids} array object that many nodes share does not multiply into more pages than that.
      */
     static final long NAMED_AGAIN = DECODED_TOKENS;
+    /** How far before a {@code /XRef} name its object's {@code obj} may be (PDFBox looks back 400 bytes). */
+    private static final int XREF_NAME_WITHIN = 400;
     /** How far from the end of the file {@code startxref} may be (readers search the last kilobyte or so). */
     private static final int XREF_TAIL = 4096;
     /**
@@ -133,6 +135,9 @@ final class PdfPages {
      * ISO 32000-1 asks for a reference, PDFBox takes either (round 558); null when {@code /Root} is not a dictionary.
      */
     private Obj rootInPlace;
+    /** Where sections may start ({@link #findSections}), found when an offset first needs repair; null before. */
+    private int[] tables;
+    private int[] streams;
     /** Whether the last section read had a {@code /Prev} the chain did not follow (not above 0, or no number). */
     private boolean unfollowed;
     /**
@@ -285,52 +290,85 @@ final class PdfPages {
      * a byte or a few, and the file is read through its sections as PDFBox reads it, not in order (round 558).
      */
     private long nearestSection(long offset) {
-        long nearest = -1;
-        long distance = Long.MAX_VALUE;
-        for (int i = indexOf(pdf, "xref", 0, pdf.length); i >= 0; i = indexOf(pdf, "xref", i + 4, pdf.length)) {
-            // a table's keyword, not the end of startxref
-            if (i > 0 && Lexer.white(pdf[i - 1]) && Math.abs(i - offset) < distance) {
-                nearest = i;
-                distance = Math.abs(i - offset);
-            }
+        if (tables == null) {
+            findSections();
         }
-        for (int i = indexOf(pdf, "/XRef", 0, pdf.length); i >= 0; i = indexOf(pdf, "/XRef", i + 5, pdf.length)) {
-            // the name /XRef itself, not /XRefStm
-            int start = i + 5 < pdf.length && (Lexer.white(pdf[i + 5]) || Lexer.delimiter(pdf[i + 5])) ? objectBefore(i) : -1;
-            if (start >= 0 && Math.abs(start - offset) < distance) {
-                nearest = start;
-                distance = Math.abs(start - offset);
-            }
-        }
-        return nearest;
+        long table = nearest(tables, offset);
+        long stream = nearest(streams, offset);
+        return table < 0 ? stream : stream < 0 || Math.abs(table - offset) <= Math.abs(stream - offset) ? table : stream;
     }
 
-    /** The {@code N G obj} that {@code at} is in (within 400 bytes of it, as PDFBox looks back); -1 when none. */
-    private int objectBefore(int at) {
-        for (int o = at - 3; o > 0 && o >= at - 400; o--) {
-            if (startsWith(pdf, o, "obj") && Lexer.white(pdf[o - 1])) {
-                int i = o - 1;
-                while (i > 0 && Lexer.white(pdf[i])) {
-                    i--;
+    /** The value of {@code sorted} nearest to {@code offset}; -1 when it is empty. */
+    private static long nearest(int[] sorted, long offset) {
+        int at = java.util.Arrays.binarySearch(sorted, (int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, offset)));
+        if (at >= 0) {
+            return sorted[at];
+        }
+        int after = -at - 1;
+        long best = -1;
+        if (after < sorted.length) {
+            best = sorted[after];
+        }
+        if (after > 0 && (best < 0 || offset - sorted[after - 1] <= best - offset)) {
+            best = sorted[after - 1];
+        }
+        return best;
+    }
+
+    /**
+     * Finds every place a section may start, in one pass over the file, once per count (a chain of {@code /Prev}s
+     * each a few bytes off repairs each against the same places): the keyword {@code xref} after white space (not
+     * the end of {@code startxref}), and for each name {@code /XRef} (not {@code /XRefStm}) the {@code N G obj}
+     * within {@link #XREF_NAME_WITHIN} bytes before it, as PDFBox's {@code bfSearchForXRefStreams} looks back.
+     */
+    private void findSections() {
+        List<Integer> tableList = new ArrayList<>();
+        List<Integer> streamList = new ArrayList<>();
+        int object = -1;
+        int objectKeyword = Integer.MIN_VALUE;
+        for (int i = 1; i < pdf.length; i++) {
+            byte b = pdf[i];
+            if (b == 'o' && startsWith(pdf, i, "obj") && Lexer.white(pdf[i - 1])) {
+                int start = objectStart(i);
+                if (start >= 0) {
+                    object = start;
+                    objectKeyword = i;
                 }
-                int digits = i;
-                while (i >= 0 && pdf[i] >= '0' && pdf[i] <= '9') {
-                    i--;
-                }
-                if (i == digits || i < 0 || !Lexer.white(pdf[i])) {
-                    return -1;
-                }
-                while (i > 0 && Lexer.white(pdf[i])) {
-                    i--;
-                }
-                digits = i;
-                while (i >= 0 && pdf[i] >= '0' && pdf[i] <= '9') {
-                    i--;
-                }
-                return i == digits ? -1 : i + 1;
+            } else if (b == 'x' && startsWith(pdf, i, "xref") && Lexer.white(pdf[i - 1])) {
+                tableList.add(i);
+            } else if (b == '/' && startsWith(pdf, i, "/XRef") && (i + 5 == pdf.length || Lexer.white(pdf[i + 5])
+                    || Lexer.delimiter(pdf[i + 5])) && i - objectKeyword <= XREF_NAME_WITHIN
+                    && (streamList.isEmpty() || streamList.get(streamList.size() - 1) != object)) {
+                streamList.add(object);
             }
         }
-        return -1;
+        tables = tableList.stream().mapToInt(Integer::intValue).toArray();
+        streams = streamList.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Where the {@code N G} before the keyword {@code obj} at {@code keyword} starts; -1 when they are not there. */
+    private int objectStart(int keyword) {
+        int i = keyword - 1;
+        // each run is bounded: an object's number and generation are short, and white space between them too
+        int stop = Math.max(0, keyword - 64);
+        while (i > stop && Lexer.white(pdf[i])) {
+            i--;
+        }
+        int digits = i;
+        while (i >= stop && pdf[i] >= '0' && pdf[i] <= '9') {
+            i--;
+        }
+        if (i == digits || i < stop || !Lexer.white(pdf[i])) {
+            return -1;
+        }
+        while (i > stop && Lexer.white(pdf[i])) {
+            i--;
+        }
+        digits = i;
+        while (i >= stop && pdf[i] >= '0' && pdf[i] <= '9') {
+            i--;
+        }
+        return i == digits ? -1 : i + 1;
     }
 
     /** The entries of the cross-reference sections from {@code at} back through {@code /Prev}, the newest of each number; null when one is broken. */
