@@ -81,8 +81,12 @@ final class PdfPages {
      * so a {@code /Kids} array object that many nodes share does not multiply into more pages than that.
      */
     static final long NAMED_AGAIN = DECODED_TOKENS;
-    /** How far before a {@code /XRef} name its object's {@code obj} may be (PDFBox looks back 400 bytes). */
-    private static final int XREF_NAME_WITHIN = 400;
+    /** PDFBox looks for the {@code " obj"} before a {@code /XRef} in the 39 windows of ten bytes before it. */
+    private static final int STREAM_WINDOWS = 40;
+    /** Where PDFBox's searches for sections start (its {@code MINIMUM_SEARCH_OFFSET}). */
+    private static final int SEARCH_FROM = 6;
+    /** Bytes lexed at most when an offset is checked for a section (a cross-reference stream's dictionary is short). */
+    private static final int SECTION_PROBE = 16 * 1024;
     /** How far from the end of the file {@code startxref} may be (readers search the last kilobyte or so). */
     private static final int XREF_TAIL = 4096;
     /**
@@ -271,15 +275,33 @@ final class PdfPages {
         return -1;
     }
 
-    /** Whether a section can start at {@code at}: the keyword {@code xref}, or an object's {@code N G obj}. */
+    /**
+     * Whether a section starts at {@code at}, as PDFBox 3 checks an offset before it repairs it ({@code
+     * COSParser.checkXRefOffset}, {@code checkXRefStreamOffset}): the keyword {@code xref}, or, after white space
+     * (or at the file's first byte), an object {@code N G obj} whose dictionary says {@code /Type /XRef} (round 559:
+     * a {@code startxref} or {@code /Prev} on an object stream or a font was kept, failed as a cross-reference stream,
+     * and had the file read in order, where PDFBox looks for the nearest section).
+     */
     private boolean isSection(long at) {
         if (at < 0 || at >= pdf.length) {
             return false;
         }
-        Lexer probe = new Lexer(pdf, (int) at, (int) Math.min(pdf.length, at + 64));
+        Lexer probe = new Lexer(pdf, (int) at, (int) Math.min(pdf.length, at + SECTION_PROBE));
         Token first = probe.next();
-        return first.isKeyword("xref")
-                || first.kind == Kind.INT && probe.next().kind == Kind.INT && probe.next().isKeyword("obj");
+        if (first.isKeyword("xref")) {
+            return true;
+        }
+        if (at > 0 && !Lexer.white(pdf[(int) at - 1])
+                || first.kind != Kind.INT || probe.next().kind != Kind.INT || !probe.next().isKeyword("obj")) {
+            return false;
+        }
+        Lexer kept = lexer;
+        lexer = probe;
+        try {
+            return value(0) instanceof Map<?, ?> dict && isType(dict, "XRef");
+        } finally {
+            lexer = kept;
+        }
     }
 
     /**
@@ -317,58 +339,63 @@ final class PdfPages {
 
     /**
      * Finds every place a section may start, in one pass over the file, once per count (a chain of {@code /Prev}s
-     * each a few bytes off repairs each against the same places): the keyword {@code xref} after white space (not
-     * the end of {@code startxref}), and for each name {@code /XRef} (not {@code /XRefStm}) the {@code N G obj}
-     * within {@link #XREF_NAME_WITHIN} bytes before it, as PDFBox's {@code bfSearchForXRefStreams} looks back.
+     * each a few bytes off repairs each against the same places), as PDFBox's {@code bfSearchForXRefTables} and
+     * {@code bfSearchForXRefStreams} find them: the keyword {@code xref} after white space (not the end of
+     * {@code startxref}); and for each {@code /XRef} in the bytes (whatever follows it: {@code /XRefStm} too, round
+     * 559) the object PDFBox takes it to be in, {@link #streamStart}.
      */
     private void findSections() {
         List<Integer> tableList = new ArrayList<>();
-        List<Integer> streamList = new ArrayList<>();
-        int object = -1;
-        int objectKeyword = Integer.MIN_VALUE;
-        for (int i = 1; i < pdf.length; i++) {
+        List<Integer> objList = new ArrayList<>();
+        List<Integer> xrefNames = new ArrayList<>();
+        for (int i = SEARCH_FROM; i < pdf.length; i++) {
             byte b = pdf[i];
-            if (b == 'o' && startsWith(pdf, i, "obj") && Lexer.white(pdf[i - 1])) {
-                int start = objectStart(i);
-                if (start >= 0) {
-                    object = start;
-                    objectKeyword = i;
-                }
-            } else if (b == 'x' && startsWith(pdf, i, "xref") && Lexer.white(pdf[i - 1])) {
+            if (b == 'x' && startsWith(pdf, i, "xref") && Lexer.white(pdf[i - 1])) {
                 tableList.add(i);
-            } else if (b == '/' && startsWith(pdf, i, "/XRef") && (i + 5 == pdf.length || Lexer.white(pdf[i + 5])
-                    || Lexer.delimiter(pdf[i + 5])) && i - objectKeyword <= XREF_NAME_WITHIN
-                    && (streamList.isEmpty() || streamList.get(streamList.size() - 1) != object)) {
-                streamList.add(object);
+            } else if (b == ' ' && startsWith(pdf, i, " obj")) {
+                objList.add(i);
+            } else if (b == '/' && startsWith(pdf, i, "/XRef")) {
+                xrefNames.add(i);
             }
         }
+        int[] objs = objList.stream().mapToInt(Integer::intValue).toArray();
         tables = tableList.stream().mapToInt(Integer::intValue).toArray();
-        streams = streamList.stream().mapToInt(Integer::intValue).toArray();
+        streams = xrefNames.stream().mapToInt(x -> streamStart(objs, x)).filter(x -> x >= 0).distinct().sorted().toArray();
     }
 
-    /** Where the {@code N G} before the keyword {@code obj} at {@code keyword} starts; -1 when they are not there. */
-    private int objectStart(int keyword) {
-        int i = keyword - 1;
-        // each run is bounded: an object's number and generation are short, and white space between them too
-        int stop = Math.max(0, keyword - 64);
-        while (i > stop && Lexer.white(pdf[i])) {
-            i--;
-        }
-        int digits = i;
-        while (i >= stop && pdf[i] >= '0' && pdf[i] <= '9') {
-            i--;
-        }
-        if (i == digits || i < stop || !Lexer.white(pdf[i])) {
+    /**
+     * Where PDFBox takes the object holding the {@code /XRef} at {@code name} to start: it looks back in windows of
+     * ten bytes, nearest first, up to 390 bytes, for {@code " obj"} (a space, then {@code obj}), takes the first it
+     * finds (the leftmost in its window), and accepts it only after a one-digit generation, a space and the object's
+     * digits ({@code bfSearchForXRefStreams}); -1 otherwise (round 559: a decoy headed {@code 900 00 obj} or {@code
+     * 900 0\nobj}, or 395 bytes before its {@code /XRef}, is no section to PDFBox). {@code objs}: every
+     * {@code " obj"} in the file, in order.
+     */
+    private int streamStart(int[] objs, int name) {
+        int before = java.util.Arrays.binarySearch(objs, name);
+        before = before >= 0 ? before - 1 : -before - 2;
+        if (before < 0) {
             return -1;
         }
-        while (i > stop && Lexer.white(pdf[i])) {
-            i--;
+        // the nearest window holding one, and in it the leftmost
+        int window = (name - objs[before] + 9) / 10;
+        if (window >= STREAM_WINDOWS || name - window * 10 <= 0) {
+            return -1;
         }
-        digits = i;
-        while (i >= stop && pdf[i] >= '0' && pdf[i] <= '9') {
-            i--;
+        int leftmost = java.util.Arrays.binarySearch(objs, name - window * 10);
+        int p = objs[leftmost >= 0 ? leftmost : -leftmost - 1];
+        if (p < 2 || !digit(pdf[p - 1]) || pdf[p - 2] != ' ') {
+            return -1;
         }
-        return i == digits ? -1 : i + 1;
+        int t = p - 3;
+        while (t > SEARCH_FROM && digit(pdf[t])) {
+            t--;
+        }
+        return t == p - 3 ? -1 : t + 1;
+    }
+
+    private static boolean digit(byte b) {
+        return b >= '0' && b <= '9';
     }
 
     /** The entries of the cross-reference sections from {@code at} back through {@code /Prev}, the newest of each number; null when one is broken. */
@@ -447,8 +474,14 @@ final class PdfPages {
         // a real by its whole part (round 555: /XRefStm 12776.0 left the stream's objects unnamed); an offset that
         // is not above 0 (or no number) is skipped, as PDFBox skips it (round 556: /XRefStm 0 broke the section)
         long stream = number(trailer.get("XRefStm"));
-        if (stream > 0 && (stream + base >= pdf.length || xrefStream((int) (stream + base), entries, base) == null)) {
-            return null;
+        if (stream > 0) {
+            // repaired as an offset that lands on no section is; one that still does not parse is left out and the
+            // table kept, as PDFBox logs it and goes on (round 559: the file was read in order)
+            long at = isSection(stream + base) ? stream + base : nearestSection(stream + base);
+            Map<Long, long[]> rows = new HashMap<>();
+            if (at >= 0 && xrefStream((int) at, rows, base) != null) {
+                rows.forEach(entries::putIfAbsent);
+            }
         }
         for (long number : free) {
             entries.putIfAbsent(number, FREE);

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit559;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound559BreakItTest extends AbstractRound559 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
