@@ -895,41 +895,110 @@ final class PdfPages {
         if (xref != null) {
             xref.values().stream().filter(e -> e[0] == 2).forEach(e -> named.add(e[1]));
         }
+        Set<ObjectStream> read = treeFirst();
         for (ObjectStream s : objectStreams) {
-            long n = integer(s.dict.get("N"));
-            long first = integer(s.dict.get("First"));
-            if (n < 0 || first < 0 || xref != null && !named.contains(s.number)) {
+            if (xref != null && !named.contains(s.number) || read.contains(s)) {
                 continue;
             }
-            int own = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, s.to - s.from));
-            // ciphertext is never decoded, so its filter chain does not matter: a predictor or a filter this
-            // count cannot decode counts as its /N too (round 548: a predictor left an encrypted report at 0)
-            if (encrypted) {
-                unread += Math.min(n, own / 4);
-                continue;
+            readObjectStream(s);
+        }
+    }
+
+    /**
+     * Reads first the object streams that hold the document's tree, following it from the catalog as far as the
+     * cross-reference data places its nodes in object streams, and returns them: PDFBox decodes only the streams
+     * whose objects it looks up, so streams nothing names (padding) must not spend the budget before the tree's
+     * (round 548: twelve padding streams ahead of a report's tree left it unread, counted as its /N, 3, for 40
+     * pages). The other streams are read after, in file order, with what the budget has left.
+     */
+    private Set<ObjectStream> treeFirst() {
+        Set<ObjectStream> read = new HashSet<>();
+        if (xref == null || encrypted || root < 0 && rootInPlace == null) {
+            return read;
+        }
+        Map<Long, ObjectStream> streams = new HashMap<>();
+        objectStreams.forEach(s -> streams.putIfAbsent(s.number, s));
+        ArrayDeque<Object> want = new ArrayDeque<>();
+        if (root >= 0) {
+            want.add(root);
+        } else if (rootInPlace.pagesRoot != null) {
+            want.add(rootInPlace.pagesRoot);
+        }
+        Set<Long> seen = new HashSet<>();
+        while (!want.isEmpty() && budget.decoded > 0) {
+            Object id = want.poll();
+            Node node = id instanceof Node inline ? inline : null;
+            if (id instanceof Long number) {
+                if (!seen.add(number)) {
+                    continue;
+                }
+                long[] entry = xref.get(number);
+                ObjectStream holder = entry != null && entry[0] == 2 ? streams.get(entry[1]) : null;
+                if (!objects.containsKey(number) && holder != null && read.add(holder)) {
+                    readObjectStream(holder);
+                }
+                Obj o = objects.get(number);
+                if (o == null) {
+                    continue;
+                }
+                if (number == root && o.pagesRoot != null) {
+                    want.add(o.pagesRoot);
+                }
+                if (o.array != null) {
+                    // an indirect /Kids
+                    for (int i = 0; i < o.array.size(); i++) {
+                        want.add(o.array.id(i));
+                    }
+                }
+                node = o.dict;
             }
-            List<String> filters = filters(s.dict);
-            if (filters == null) {
-                // a filter this count does not decode (LZW, a predictor): the stream cannot be read, as ciphertext
-                // cannot, and counts as its /N the same way (before, such a clear stream counted none of the
-                // page dictionaries it may hold)
-                unread += Math.min(n, own / 4);
-                continue;
+            if (node != null && node.kids != null) {
+                for (int i = 0; i < node.kids.size(); i++) {
+                    want.add(node.kids.id(i));
+                }
             }
-            int most = (int) Math.min(own, Math.max(0, budget.decoded));
-            byte[] content = null;
-            if (budget.tokens >= 0) {
-                Decoded decoded = decode(filters, pdf, s.from, s.to, most);
-                budget.decoded -= decoded.spent();
-                content = decoded.bytes();
+            if (node != null && node.kidsRef >= 0) {
+                want.add(node.kidsRef);
             }
-            if (content == null) {
-                // left unread by the shared budget, or decoding to more than its own bound (round 551: 100 KB of
-                // white space after the objects hid 40 pages): counted as the objects it may hold
-                unread += Math.min(n, own / 4);
-            } else {
-                objectStream(s, content, n, first);
-            }
+        }
+        return read;
+    }
+
+    /** Reads one object stream's objects, its decoding charged to the budget; one it cannot read counts as its /N. */
+    private void readObjectStream(ObjectStream s) {
+        long n = integer(s.dict.get("N"));
+        long first = integer(s.dict.get("First"));
+        if (n < 0 || first < 0) {
+            return;
+        }
+        int own = (int) Math.min(STREAM_DECODED, (long) STREAM_RATIO * Math.max(0, s.to - s.from));
+        // ciphertext is never decoded, so its filter chain does not matter: a predictor or a filter this
+        // count cannot decode counts as its /N too (round 548: a predictor left an encrypted report at 0)
+        if (encrypted) {
+            unread += Math.min(n, own / 4);
+            return;
+        }
+        List<String> filters = filters(s.dict);
+        if (filters == null) {
+            // a filter this count does not decode (LZW, a predictor): the stream cannot be read, as ciphertext
+            // cannot, and counts as its /N the same way (before, such a clear stream counted none of the
+            // page dictionaries it may hold)
+            unread += Math.min(n, own / 4);
+            return;
+        }
+        int most = (int) Math.min(own, Math.max(0, budget.decoded));
+        byte[] content = null;
+        if (budget.tokens >= 0) {
+            Decoded decoded = decode(filters, pdf, s.from, s.to, most);
+            budget.decoded -= decoded.spent();
+            content = decoded.bytes();
+        }
+        if (content == null) {
+            // left unread by the shared budget, or decoding to more than its own bound (round 551: 100 KB of
+            // white space after the objects hid 40 pages): counted as the objects it may hold
+            unread += Math.min(n, own / 4);
+        } else {
+            objectStream(s, content, n, first);
         }
     }
 

@@ -17,10 +17,13 @@ import org.junit.jupiter.api.Test;
  * {@code getNumberOfPages()}, iterating {@code getPages()} and {@code PDFTextStripper.getText}; the figures are
  * in each test. The encrypted files are protected with an owner password and an empty user password (standard
  * security handler, revision 3, 128-bit RC4), which every reader opens without a prompt.
+ *
+ * <p>Later: the padded file's finding passes since the object streams holding the document's tree are decoded before
+ * the others ({@code PdfPages.treeFirst}); the encrypted tree's stays open.
  */
 abstract class AbstractRound548 extends PdfRound {
-    static final String OPEN_OBJECT_STREAM_PAGES = "issue 11, open: round 548, an unread or encrypted object stream is"
-            + " counted as its /N objects, while one tree node in it may hold any number of pages (docs/decisions.md)";
+    static final String OPEN_OBJECT_STREAM_PAGES = "issue 11, open: round 548, an encrypted object stream is counted as"
+            + " its /N objects, while one tree node in it may hold any number of pages (docs/decisions.md)";
 
     AbstractRound548() {
         super(548);
@@ -104,7 +107,6 @@ abstract class AbstractRound548 extends PdfRound {
      * text of 40 pages.
      */
     @Test
-    @Disabled(OPEN_OBJECT_STREAM_PAGES)
     void anInlineTreeLeftUnreadByTheBudgetIsCharged() {
         String s = subject("padded-12");
         assertAtLeast(s, PAGES, "getNumberOfPages() 40, iterator 40, text of 40",
