@@ -81,6 +81,8 @@ final class PdfPages {
      * so a {@code /Kids} array object that many nodes share does not multiply into more pages than that.
      */
     static final long NAMED_AGAIN = DECODED_TOKENS;
+    /** The widest row of a cross-reference stream, its three {@code /W} fields together, as PDFBox takes them. */
+    private static final int MAX_ROW_WIDTH = 20;
     /** PDFBox looks for the {@code " obj"} before a {@code /XRef} in the 39 windows of ten bytes before it. */
     private static final int STREAM_WINDOWS = 40;
     /** Where PDFBox's searches for sections start (its {@code MINIMUM_SEARCH_OFFSET}). */
@@ -223,7 +225,11 @@ final class PdfPages {
      * {@link #LEXED_PER_BYTE} allows; the file is then read in order, as pdf.js and PDFBox reconstruct it.
      */
     private boolean readThroughXref() {
-        int at = lastIndexOf(pdf, "startxref", Math.max(0, pdf.length - XREF_TAIL));
+        // the last startxref before the last %%EOF, as PDFBox looks for it (round 560: a "startxref" after the end, in
+        // a comment or alone, was taken, had no number, and the file was read in order)
+        int tail = Math.max(0, pdf.length - XREF_TAIL);
+        int eof = lastIndexOf(pdf, "%%EOF", tail);
+        int at = lastIndexOf(pdf, "startxref", tail, eof < 0 ? pdf.length : eof);
         if (at < 0) {
             return false;
         }
@@ -454,11 +460,20 @@ final class PdfPages {
             }
             for (long i = 0; i < count.number; i++) {
                 Token offset = lexer.next();
+                if (offset.isKeyword("trailer")) {
+                    // a subsection that counts more rows than it has ends at the trailer, as PDFBox ends it (round 560)
+                    lexer.back(offset);
+                    break;
+                }
                 Token generation = lexer.next();
                 Token use = lexer.next();
                 if (--rows < 0 || offset.kind != Kind.INT || generation.kind != Kind.INT
                         || !(use.isKeyword("n") || use.isKeyword("f"))) {
                     return null;
+                }
+                if (use.isKeyword("n") && offset.number == 0) {
+                    // a row in use at offset 0 places nothing: PDFBox skips it (round 560: kept, it failed placed())
+                    continue;
                 }
                 if (use.isKeyword("n")) {
                     entries.putIfAbsent(first.number + i, new long[] {1, offset.number + base});
@@ -498,8 +513,10 @@ final class PdfPages {
         }
         Token stream = lexer.next();
         List<?> w = dict.get("W") instanceof List<?> l ? l : List.of();
-        // each width a real by its whole part too (round 556: /W [1 4 2.0])
-        if (!stream.isKeyword("stream") || w.size() != 3 || !w.stream().allMatch(v -> number(v) >= 0 && number(v) <= 8)) {
+        // each width a real by its whole part too (round 556: /W [1 4 2.0]); any widths PDFBox takes, none below 0
+        // and 20 bytes a row at most (round 560: /W [1 9 2] and [1 4 12] had the file read in order)
+        if (!stream.isKeyword("stream") || w.size() != 3 || !w.stream().allMatch(v -> number(v) >= 0)
+                || w.stream().mapToLong(PdfPages::number).sum() > MAX_ROW_WIDTH) {
             return null;
         }
         int[] widths = w.stream().mapToInt(v -> (int) number(v)).toArray();
@@ -567,7 +584,8 @@ final class PdfPages {
     private static long field(byte[] bytes, int at, int width) {
         long v = 0;
         for (int i = 0; i < width; i++) {
-            v = v << 8 | bytes[at + i] & 0xFF;
+            // as PDFBox sums a field: a field wider than 8 bytes shifts its first bytes modulo 64, as Java shifts a long
+            v += (long) (bytes[at + i] & 0xFF) << ((width - i - 1) * 8);
         }
         return v;
     }
@@ -1825,7 +1843,12 @@ final class PdfPages {
 
     /** The last {@code s} in {@code b} at or after {@code from}; -1 when none. */
     static int lastIndexOf(byte[] b, String s, int from) {
-        for (int i = b.length - s.length(); i >= from; i--) {
+        return lastIndexOf(b, s, from, b.length);
+    }
+
+    /** The last {@code s} in {@code b} at or after {@code from} that starts before {@code before}; -1 when none. */
+    static int lastIndexOf(byte[] b, String s, int from, int before) {
+        for (int i = Math.min(b.length - s.length(), before - 1); i >= from; i--) {
             if (indexOf(b, s, i, i + s.length()) == i) {
                 return i;
             }

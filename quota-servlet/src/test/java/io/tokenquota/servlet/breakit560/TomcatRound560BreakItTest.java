@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit560;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound560BreakItTest extends AbstractRound560 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
