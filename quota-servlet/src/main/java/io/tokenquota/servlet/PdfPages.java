@@ -124,8 +124,11 @@ final class PdfPages {
     /**
      * Whether a trailer (or a cross-reference stream's dictionary) names an {@code /Encrypt} dictionary: the
      * file's object streams are then ciphertext, which this count does not decrypt (see {@link #readObjectStreams}).
+     * Decided once the objects are read ({@link #encryption}), from the values the trailers give.
      */
     private boolean encrypted;
+    /** Every trailer's {@code /Encrypt} value, as read: a dictionary, a reference, or anything else. */
+    private final List<Object> encryptValues = new ArrayList<>();
     /** Each object number's last version. */
     private final Map<Long, Obj> objects = new HashMap<>();
     private final List<ObjectStream> objectStreams = new ArrayList<>();
@@ -429,7 +432,7 @@ final class PdfPages {
                     rootInPlace = new Obj(-1, catalog);
                 }
             }
-            encrypted |= trailer.get("Encrypt") != null;
+            addEncrypt(trailer.get("Encrypt"));
             // /Prev read as PDFBox's getLong reads it, a real by its whole part (round 555: /Prev 12776.0 ended
             // the chain at an update, and the object stream the older section names was never read), and followed,
             // as PDFBox follows it, only while it is above 0: anything else (0, -1, null, a reference) ends the
@@ -764,7 +767,7 @@ final class PdfPages {
                         rootInPlace = new Obj(-1, catalog);
                     }
                     if (older != null && older.isKeyword("trailer")) {
-                        encrypted |= dict.get("Encrypt") != null;
+                        addEncrypt(dict.get("Encrypt"));
                     }
                     Token s = lexer.next();
                     if (s.isKeyword("stream")) {
@@ -799,7 +802,9 @@ final class PdfPages {
                 objectStreams.add(new ObjectStream(number, start, dict, data[0], data[1]));
             }
             // read in order, a cross-reference stream's dictionary is the trailer
-            encrypted |= isType(dict, "XRef") && dict.get("Encrypt") != null;
+            if (isType(dict, "XRef")) {
+                addEncrypt(dict.get("Encrypt"));
+            }
             t = lexer.next();
         } else {
             record(number, start, value);
@@ -913,6 +918,7 @@ final class PdfPages {
         if (xref != null) {
             xref.values().stream().filter(e -> e[0] == 2).forEach(e -> named.add(e[1]));
         }
+        encrypted = encryption();
         Set<ObjectStream> read = treeFirst();
         for (ObjectStream s : objectStreams) {
             if (xref != null && !named.contains(s.number) || read.contains(s)) {
@@ -920,6 +926,30 @@ final class PdfPages {
             }
             readObjectStream(s);
         }
+    }
+
+    private void addEncrypt(Object value) {
+        if (value != null) {
+            encryptValues.add(value);
+        }
+    }
+
+    /**
+     * Whether the file is encrypted: a trailer's {@code /Encrypt} is a dictionary, or names an object that is one, as
+     * PDFBox asks ({@code COSDocument.isEncrypted}: the trailer's dictionary there); {@code /Encrypt null}, a number or a
+     * reference to no dictionary is a clear file (round 561: it was counted as ciphertext, each stream as its /N).
+     */
+    private boolean encryption() {
+        for (Object value : encryptValues) {
+            if (value instanceof Map<?, ?>) {
+                return true;
+            }
+            Obj named = value instanceof Ref r ? find(r.number()) : null;
+            if (named != null && named.dict != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -955,7 +985,9 @@ final class PdfPages {
                 if (!objects.containsKey(number) && holder != null && read.add(holder)) {
                     readObjectStream(holder);
                 }
-                Obj o = objects.get(number);
+                // an object the data frees or leaves out is looked up as the count looks it up (round 561: a tree node
+                // whose row was free ended the walk, and the padding after it spent the budget on file order)
+                Obj o = objects.containsKey(number) || holder != null ? objects.get(number) : find(number);
                 if (o == null) {
                     continue;
                 }
