@@ -236,8 +236,10 @@ final class PdfPages {
         if (at < 0) {
             return false;
         }
-        Token offset = new Lexer(pdf, at + "startxref".length(), Math.min(pdf.length, at + 64)).next();
-        if (offset.kind != Kind.INT) {
+        // its number after any white space and comments, a real by the digits before its point, as PDFBox's
+        // skipSpaces and readLong read it (round 562: 80 spaces before it, or 7711.0, had the file read in order)
+        Token offset = new Lexer(pdf, at + "startxref".length(), pdf.length).next();
+        if (offset.kind != Kind.INT && offset.kind != Kind.REAL) {
             return false;
         }
         int base = base(offset.number);
@@ -407,6 +409,36 @@ final class PdfPages {
         return b >= '0' && b <= '9';
     }
 
+    /** Past white space and comments from {@code at}, as PDFBox's {@code skipSpaces}. */
+    private int skipSpaces(int at) {
+        while (at < pdf.length && (Lexer.white(pdf[at]) || pdf[at] == '%')) {
+            if (pdf[at] == '%') {
+                at = lineEnd(at);
+            } else {
+                at++;
+            }
+        }
+        return at;
+    }
+
+    /** Where the line from {@code at} ends: its CR or LF, or the end of the file. */
+    private int lineEnd(int at) {
+        while (at < pdf.length && pdf[at] != '\n' && pdf[at] != '\r') {
+            at++;
+        }
+        return at;
+    }
+
+    /** The start of the line after the end of line at {@code eol} (CR, LF or CR LF). */
+    private int nextLine(int eol) {
+        return eol + (eol + 1 < pdf.length && pdf[eol] == '\r' && pdf[eol + 1] == '\n' ? 2 : 1);
+    }
+
+    /** What PDFBox's {@code isEndOfName} takes to end a row of a table before it is read. */
+    private static boolean endsName(byte c) {
+        return Lexer.white(c) || "><[/])(%".indexOf(c) >= 0;
+    }
+
     /** The entries of the cross-reference sections from {@code at} back through {@code /Prev}, the newest of each number; null when one is broken. */
     private Map<Long, long[]> sections(long at, int base) {
         Map<Long, long[]> entries = new HashMap<>();
@@ -451,39 +483,65 @@ final class PdfPages {
 
     /** A cross-reference table's rows (the lexer after {@code xref}); its trailer, or null when it does not parse. */
     private Map<?, ?> table(Map<Long, long[]> entries, int base) {
+        // read by lines, as PDFBox's parseXrefTable reads it (round 562: a row of four fields, PDFBOX-474's
+        // "XXXX XXX XX n", a free row with a token after its f, a subsection of a negative count or first): a header
+        // of exactly two fields, then up to its count of rows, each split at white space, ending early at a line of
+        // fewer than three fields, at the trailer, or at a delimiter; a row's last field n places the object at its
+        // first field (a row at offset 0 or below places nothing, round 560), else its third field must be f
         List<Long> free = new ArrayList<>();
-        while (true) {
-            Token first = lexer.next();
-            if (first.isKeyword("trailer")) {
-                break;
-            }
-            Token count = lexer.next();
-            if (first.kind != Kind.INT || count.kind != Kind.INT || first.number < 0 || count.number < 0) {
-                return null;
-            }
-            for (long i = 0; i < count.number; i++) {
-                Token offset = lexer.next();
-                if (offset.isKeyword("trailer")) {
-                    // a subsection that counts more rows than it has ends at the trailer, as PDFBox ends it (round 560)
-                    lexer.back(offset);
-                    break;
-                }
-                Token generation = lexer.next();
-                Token use = lexer.next();
-                if (--rows < 0 || offset.kind != Kind.INT || generation.kind != Kind.INT
-                        || !(use.isKeyword("n") || use.isKeyword("f"))) {
+        int p = skipSpaces(lexer.pos);
+        while (!startsWith(pdf, p, "trailer")) {
+            int eol = lineEnd(p);
+            String[] header = new String(pdf, p, eol - p, java.nio.charset.StandardCharsets.ISO_8859_1).split("\\s");
+            p = skipSpaces(nextLine(eol));
+            long first;
+            long count;
+            try {
+                if (header.length != 2) {
                     return null;
                 }
-                if (use.isKeyword("n") && offset.number == 0) {
-                    // a row in use at offset 0 places nothing: PDFBox skips it (round 560: kept, it failed placed())
-                    continue;
+                first = Long.parseLong(header[0]);
+                count = Integer.parseInt(header[1]);
+            } catch (NumberFormatException e) {
+                return null;
+            }
+            for (long i = 0; i < count; i++) {
+                if (p >= pdf.length || endsName(pdf[p]) || pdf[p] == 't') {
+                    break;
                 }
-                if (use.isKeyword("n")) {
-                    entries.putIfAbsent(first.number + i, new long[] {1, offset.number + base});
+                eol = lineEnd(p);
+                String[] row = new String(pdf, p, eol - p, java.nio.charset.StandardCharsets.ISO_8859_1).split("\\s");
+                p = skipSpaces(nextLine(eol));
+                if (row.length < 3) {
+                    break;
+                }
+                if (--rows < 0) {
+                    return null;
+                }
+                if (row[row.length - 1].equals("n")) {
+                    long offset;
+                    try {
+                        offset = Long.parseLong(row[0]);
+                        Integer.parseInt(row[1]);
+                    } catch (NumberFormatException e) {
+                        return null;
+                    }
+                    if (offset > 0) {
+                        entries.putIfAbsent(first + i, new long[] {1, offset + base});
+                    }
+                } else if (row[2].equals("f")) {
+                    free.add(first + i);
                 } else {
-                    free.add(first.number + i);
+                    return null;
                 }
             }
+            if (p >= pdf.length || !digit(pdf[p])) {
+                break;
+            }
+        }
+        lexer = new Lexer(pdf, p, pdf.length);
+        if (!lexer.next().isKeyword("trailer")) {
+            return null;
         }
         if (!(value(0) instanceof Map<?, ?> trailer)) {
             return null;
@@ -516,13 +574,15 @@ final class PdfPages {
         }
         Token stream = lexer.next();
         List<?> w = dict.get("W") instanceof List<?> l ? l : List.of();
-        // each width a real by its whole part too (round 556: /W [1 4 2.0]); any widths PDFBox takes, none below 0
-        // and 20 bytes a row at most (round 560: /W [1 9 2] and [1 4 12] had the file read in order)
-        if (!stream.isKeyword("stream") || w.size() != 3 || !w.stream().allMatch(v -> number(v) >= 0)
-                || w.stream().mapToLong(PdfPages::number).sum() > MAX_ROW_WIDTH) {
+        // each width a real by its whole part too (round 556: /W [1 4 2.0]), anything but a number 0 as PDFBox's
+        // getInt(i, 0) reads it (round 562: /W [1 4 null]); any widths PDFBox takes, none below 0 and 20 bytes a row
+        // at most (round 560: /W [1 9 2] and [1 4 12] had the file read in order)
+        long[] width = w.stream().mapToLong(v -> v instanceof Long || v instanceof Real ? number(v) : 0).toArray();
+        if (!stream.isKeyword("stream") || w.size() != 3 || java.util.Arrays.stream(width).anyMatch(v -> v < 0)
+                || java.util.Arrays.stream(width).sum() > MAX_ROW_WIDTH) {
             return null;
         }
-        int[] widths = w.stream().mapToInt(v -> (int) number(v)).toArray();
+        int[] widths = java.util.Arrays.stream(width).mapToInt(v -> (int) v).toArray();
         int data = dataStart(stream.end);
         long length = number(dict.get("Length"));
         int end = length >= 0 ? endsAt(data, length) : -1;
@@ -535,7 +595,10 @@ final class PdfPages {
             }
             filters.add(name.text());
         }
-        Object parms = dict.get("DecodeParms") instanceof List<?> list && !list.isEmpty() ? list.get(list.size() - 1) : dict.get("DecodeParms");
+        // under /DP first, as for object streams (round 562: a predictor under /DP)
+        Object dp = dict.get("DP");
+        Object given = dp != null && dp != OTHER ? dp : dict.get("DecodeParms");
+        Object parms = given instanceof List<?> list && !list.isEmpty() ? list.get(list.size() - 1) : given;
         if (end < 0 || !supported(filters)) {
             return null;
         }
@@ -553,33 +616,51 @@ final class PdfPages {
         if (bytes == null || row == 0 || (bytes = unpredict(bytes, parms)) == null) {
             return null;
         }
-        // /Size a real by its whole part (round 555: /Size 303.0 read no row, and the empty section was trusted); a
-        // section with neither /Index nor a /Size is broken
-        long size = number(dict.get("Size"));
-        List<?> index = dict.get("Index") instanceof List<?> l ? l : size >= 0 ? List.of(0L, size) : null;
-        if (index == null) {
+        // the object numbers as PDFBox's ObjectNumbers gives them: /Index pairs (first, count) of integers, else
+        // (0, /Size), a /Size that is no number 0 (round 562: an update without /Size read no row and its /Prev was
+        // followed; before, the chain was dropped); a first below 0 is taken (round 562), and a range that is empty
+        // still gives its first number to a row when the ranges before it are spent (round 562: /Index [0 1 500 0 1
+        // 301] spent a row on 500, and every row after it was shifted)
+        long size = Math.max(0, number(dict.get("Size")));
+        List<?> index = dict.get("Index") instanceof List<?> l ? l : List.of(0L, size);
+        int ranges = index.size() / 2;
+        if (ranges == 0) {
             return null;
         }
-        int r = 0;
-        for (int k = 0; k + 1 < index.size(); k += 2) {
-            if (!(index.get(k) instanceof Long first) || !(index.get(k + 1) instanceof Long count) || first < 0) {
+        long[] starts = new long[ranges];
+        long[] ends = new long[ranges];
+        for (int k = 0; k < ranges; k++) {
+            if (!(index.get(2 * k) instanceof Long first) || !(index.get(2 * k + 1) instanceof Long count)) {
                 return null;
             }
-            for (long i = 0; i < count && (r + 1) * row <= bytes.length; i++, r++) {
-                if (--rows < 0) {
-                    return null;
-                }
-                int p = r * row;
-                long type = widths[0] == 0 ? 1 : field(bytes, p, widths[0]);
-                long second = field(bytes, p + widths[0], widths[1]);
-                // a type-2 entry's third field is the object's index in its stream (ISO 32000-1 table 18), which
-                // decides between pairs of a header that repeat its number (see objectStream)
-                long[] entry = type == 0 ? FREE : type == 1 ? new long[] {1, second + base}
-                        : type == 2 ? new long[] {2, second, field(bytes, p + widths[0] + widths[1], widths[2])} : null;
-                if (entry != null) {
-                    entries.putIfAbsent(first + i, entry);
-                }
+            starts[k] = first;
+            ends[k] = first + count;
+        }
+        int range = 0;
+        long next = starts[0];
+        for (int r = 0; (r + 1) * row <= bytes.length; r++) {
+            long number;
+            if (next < ends[range]) {
+                number = next++;
+            } else if (range < ranges - 1) {
+                range++;
+                next = starts[range];
+                number = next++;
+            } else {
+                break;
             }
+            if (--rows < 0) {
+                return null;
+            }
+            int p = r * row;
+            long type = widths[0] == 0 ? 1 : field(bytes, p, widths[0]);
+            long second = field(bytes, p + widths[0], widths[1]);
+            // a type-2 entry's third field is the object's index in its stream (ISO 32000-1 table 18), which
+            // decides between pairs of a header that repeat its number (see objectStream); a type above 2 is a
+            // type 2, as PDFBox reads it (round 562: rows typed 3 or 255 placed nothing)
+            long[] entry = type == 0 ? FREE : type == 1 ? new long[] {1, second + base}
+                    : new long[] {2, second, field(bytes, p + widths[0] + widths[1], widths[2])};
+            entries.putIfAbsent(number, entry);
         }
         return dict;
     }
@@ -601,8 +682,9 @@ final class PdfPages {
         Map<?, ?> p = parms instanceof Map<?, ?> m ? m : Map.of();
         // each as PDFBox's getInt reads it, a real by its whole part, absent (or no number) its default
         long predictor = number(p.get("Predictor")) >= 0 ? number(p.get("Predictor")) : 1;
-        if (predictor < 10) {
-            return predictor <= 1 ? in : null;
+        if (predictor != 2 && predictor < 10) {
+            // PDFBox's PredictorOutputStream leaves the data as it is for every predictor but 2 and the PNG ones
+            return in;
         }
         long columns = number(p.get("Columns")) >= 0 ? number(p.get("Columns")) : 1;
         long colors = number(p.get("Colors")) >= 0 ? number(p.get("Colors")) : 1;
@@ -611,6 +693,20 @@ final class PdfPages {
             return null;
         }
         int width = (int) ((columns * colors * bits + 7) / 8);
+        if (predictor == 2) {
+            // TIFF predictor 2 (round 562: it left a report's cross-reference stream unread): each byte adds the one
+            // a pixel before it in its row; 8 bits a component only, as every cross-reference stream has
+            if (bits != 8) {
+                return null;
+            }
+            byte[] out = in.clone();
+            for (int row = 0; row + width <= out.length; row += width) {
+                for (int i = (int) colors; i < width; i++) {
+                    out[row + i] += out[row + i - (int) colors];
+                }
+            }
+            return out;
+        }
         int bpp = (int) Math.max(1, colors * bits / 8);
         int rows = in.length / (width + 1);
         byte[] out = new byte[rows * width];
@@ -1078,7 +1174,36 @@ final class PdfPages {
 
     /** Whether {@link #decode} decodes every filter of a chain (so a stream it cannot is never charged to the budget). */
     private static boolean supported(List<String> filters) {
-        return filters.stream().allMatch(f -> List.of("FlateDecode", "Fl", "ASCIIHexDecode", "AHx", "ASCII85Decode", "A85").contains(f));
+        return filters.stream().allMatch(f -> List.of("FlateDecode", "Fl", "ASCIIHexDecode", "AHx", "ASCII85Decode", "A85",
+                "RunLengthDecode", "RL").contains(f));
+    }
+
+    /**
+     * RunLengthDecode (ISO 32000-1 7.4.6; round 562: a cross-reference stream under it was unread): a length byte
+     * 0-127 copies the next 1-128 bytes, 129-255 repeats the next byte 257 minus it times, 128 ends the data; more
+     * than {@code most} bytes is no result (the caller's bound).
+     */
+    static byte[] runLength(byte[] in, int most) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < in.length; ) {
+            int n = in[i++] & 0xFF;
+            if (n == 128) {
+                break;
+            }
+            if (n < 128) {
+                out.write(in, i, Math.min(n + 1, in.length - i));
+                i += n + 1;
+            } else if (i < in.length) {
+                for (int k = 0; k < 257 - n; k++) {
+                    out.write(in[i]);
+                }
+                i++;
+            }
+            if (out.size() > most) {
+                return null;
+            }
+        }
+        return out.toByteArray();
     }
 
     /**
@@ -1922,6 +2047,7 @@ final class PdfPages {
                 case "FlateDecode", "Fl" -> inflate(bytes, left);
                 case "ASCIIHexDecode", "AHx" -> asciiHex(bytes);
                 case "ASCII85Decode", "A85" -> ascii85(bytes);
+                case "RunLengthDecode", "RL" -> runLength(bytes, left);
                 default -> null;
             };
             if (bytes == null || bytes.length > left) {
