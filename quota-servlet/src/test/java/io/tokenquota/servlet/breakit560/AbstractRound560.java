@@ -4,7 +4,6 @@ import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
 import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.TreeMap;
 import java.util.function.IntFunction;
 
@@ -53,28 +52,16 @@ import org.junit.jupiter.api.Test;
  * widths PDFBox takes (none below 0, 20 bytes a row at most, a field summed as PDFBox sums it). Every finding passes.
  */
 abstract class AbstractRound560 extends PdfRound {
-    private static final String PDFBOX_40_PAGES = "getNumberOfPages() 40, iterator 40";
     private static final String CATALOG = "<< /Type /Catalog /Pages 2 0 R >>";
     private static final int SIZE = 3 + 2 * PAGES;
 
     AbstractRound560() {
-        super(560);
+        super(560, PDFBOX_40_PAGES);
     }
 
-    @Override
-    protected void assertAtLeast(String s, int pages, String what, long used) {
-        assertAtLeast(s, pages, PDFBOX_40_PAGES, what, used);
-    }
 
     // ---- files ----
 
-    static String text(byte[] b) {
-        return new String(b, StandardCharsets.ISO_8859_1);
-    }
-
-    static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
 
     /** An empty tree 2 and fonts 3, 5, ... 81: objects no section names. */
     private static void leftOvers(ByteArrayOutputStream out) {

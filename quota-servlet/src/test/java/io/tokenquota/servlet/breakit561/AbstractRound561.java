@@ -4,7 +4,6 @@ import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
 import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -67,14 +66,6 @@ abstract class AbstractRound561 extends PdfRound {
     }
 
     // ---- files ----
-
-    static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
-
-    static String text(byte[] b) {
-        return new String(b, StandardCharsets.ISO_8859_1);
-    }
 
     /** A page tree node holding {@code pages} page dictionaries in place in its {@code /Kids}. */
     static String inlineNode(int pages, String extra) {

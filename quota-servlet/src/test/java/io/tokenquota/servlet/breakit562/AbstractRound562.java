@@ -4,7 +4,6 @@ import io.tokenquota.servlet.testing.ObjectStreamPdfs;
 import io.tokenquota.servlet.testing.PdfFiles;
 import io.tokenquota.servlet.testing.PdfRound;
 import java.io.ByteArrayOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
@@ -101,29 +100,17 @@ abstract class AbstractRound562 extends PdfRound {
     static final String OPEN_GENERATIONS = "issue 11, open: round 562, cross-reference entries are kept by object number,"
             + " not by number and generation, so an update placing 2 1 obj replaces the 2 0 obj a reference names"
             + " (docs/decisions.md)";
-    private static final String PDFBOX_40_PAGES = "getNumberOfPages() 40, iterator 40";
     private static final String CATALOG = "<< /Type /Catalog /Pages 2 0 R >>";
     private static final int SIZE = 3 + 2 * PAGES;
     private static final int[] W142 = {1, 4, 2};
 
     AbstractRound562() {
-        super(562);
+        super(562, PDFBOX_40_PAGES);
     }
 
-    @Override
-    protected void assertAtLeast(String s, int pages, String what, long used) {
-        assertAtLeast(s, pages, PDFBOX_40_PAGES, what, used);
-    }
 
     // ---- files ----
 
-    static String text(byte[] b) {
-        return new String(b, StandardCharsets.ISO_8859_1);
-    }
-
-    static byte[] bytes(String s) {
-        return s.getBytes(StandardCharsets.ISO_8859_1);
-    }
 
     /** An empty tree 2 and fonts 3, 5, ... 81 under {@code generation}: objects no section names (or an update's). */
     static void objectsReplacingTheTree(ByteArrayOutputStream out, int generation, TreeMap<Integer, Integer> offsets) {
