@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit563;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound563BreakItTest extends AbstractRound563 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
