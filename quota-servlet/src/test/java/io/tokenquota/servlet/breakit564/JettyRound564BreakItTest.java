@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit564;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound564BreakItTest extends AbstractRound564 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
