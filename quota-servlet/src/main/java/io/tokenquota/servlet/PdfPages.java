@@ -758,14 +758,43 @@ final class PdfPages {
         return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
     }
 
-    /** Whether every in-file entry points at its object's header, as a reader checks before trusting the data. */
+    /**
+     * Whether every in-file entry points at an object's header, as PDFBox checks before it trusts the data
+     * ({@code COSParser.validateXrefOffsets}). An entry whose offset holds another object's header names that object
+     * instead, unless that object's own entry is right (round 564: a subsection written {@code 1 83} for {@code 0 83},
+     * or two rows swapped, had the table given up and the file read in order, where PDFBox renames each entry to
+     * the object found at its offset); the wrong number's entry is dropped, as PDFBox cannot read through it either.
+     */
     private boolean placed(Map<Long, long[]> entries) {
+        Set<Long> right = new HashSet<>();
+        Map<Long, Long> renamed = new HashMap<>();
         for (Map.Entry<Long, long[]> e : entries.entrySet()) {
             long[] entry = e.getValue();
-            if (entry[0] == 1 && (entry[1] < 0 || entry[1] >= pdf.length || header(e.getKey(), (int) entry[1]) == null)) {
+            if (entry[0] != 1) {
+                continue;
+            }
+            if (entry[1] < SEARCH_FROM || entry[1] >= pdf.length) {
                 return false;
             }
+            if (header(e.getKey(), (int) entry[1]) != null) {
+                right.add(e.getKey());
+                continue;
+            }
+            Lexer l = new Lexer(pdf, (int) entry[1], (int) Math.min(pdf.length, entry[1] + 64));
+            Token n = l.next();
+            if (n.kind != Kind.INT || l.next().kind != Kind.INT || !l.next().isKeyword("obj")) {
+                return false;
+            }
+            renamed.put(e.getKey(), n.number);
         }
+        Map<Long, long[]> moved = new HashMap<>();
+        renamed.forEach((from, to) -> moved.put(to, entries.get(from)));
+        renamed.keySet().forEach(entries::remove);
+        moved.forEach((to, entry) -> {
+            if (!right.contains(to)) {
+                entries.put(to, entry);
+            }
+        });
         return true;
     }
 
