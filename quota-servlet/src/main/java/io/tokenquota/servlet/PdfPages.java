@@ -1257,8 +1257,8 @@ final class PdfPages {
      * and offset, the objects from {@code first}) by number; a header that misplaces any object (an offset
      * that is no integer or lies outside the data) is not trusted for any, and the stream's page dictionaries
      * then count each once. The objects are placed by their own offsets in whatever order the header lists
-     * them, as PDFBox 3 ({@code PDFObjectStreamParser}) reads them: each ends at the next larger offset or the
-     * stream's end, and of pairs giving one offset the last takes the object (round 543: a header listing
+     * them, as PDFBox 3 ({@code PDFObjectStreamParser}) reads them: each is read from its offset, or on from where
+     * the one before ended when that is further (round 564), and of pairs giving one offset the last takes the object (round 543: a header listing
      * catalog, tree and font by number over data laid out font, tree, catalog hid the tree's 40 pages). A header
      * that repeats an object number gives it the pair at its cross-reference entry's index, counted in offset
      * order, as PDFBox's {@code parseAllObjects} does (only then: an index is not checked against a header that
@@ -1285,12 +1285,15 @@ final class PdfPages {
                 // whether two pairs at different offsets give one number: the entry's index then decides
                 boolean repeated = byOffset.values().stream().map(i -> numbers[i]).distinct().count() < byOffset.size();
                 int k = 0;
+                // each object read from its offset, or on from where the one before ended when that is further, as
+                // PDFBox's parseAllObjects only skips forward (round 564: offsets that lag, each short by its index,
+                // started each object inside the one before)
+                int after = 0;
                 for (Map.Entry<Long, Integer> e : byOffset.entrySet()) {
-                    Long next = byOffset.higherKey(e.getKey());
-                    int end = next != null ? (int) (first + next) : content.length;
                     long number = numbers[e.getValue()];
-                    PdfPages one = new PdfPages(content, (int) (first + e.getKey()), end, budget);
+                    PdfPages one = new PdfPages(content, Math.max((int) (first + e.getKey()), after), content.length, budget);
                     Object value = one.value(0);
+                    after = one.lexer.pos;
                     long[] entry = xref == null ? null : xref.get(number);
                     // read through the cross-reference data, an object is the one its entry places here (at
                     // its index, the k-th offset, when the header repeats its number)
