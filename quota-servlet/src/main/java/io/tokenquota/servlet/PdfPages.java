@@ -1293,7 +1293,9 @@ final class PdfPages {
                     long number = numbers[e.getValue()];
                     PdfPages one = new PdfPages(content, Math.max((int) (first + e.getKey()), after), content.length, budget);
                     Object value = one.value(0);
-                    after = one.lexer.pos;
+                    // where the value ended: an integer's look-ahead for a reference is handed back, not read (round
+                    // 565: the next object's << was taken as read, and the tree after an integer became a name)
+                    after = one.lexer.consumed();
                     long[] entry = xref == null ? null : xref.get(number);
                     // read through the cross-reference data, an object is the one its entry places here (at
                     // its index, the k-th offset, when the header repeats its number)
@@ -1831,6 +1833,11 @@ final class PdfPages {
 
         void back(Token t) {
             back.push(t);
+        }
+
+        /** Where the tokens read and not handed back end: the next token's start when one was handed back. */
+        int consumed() {
+            return back.isEmpty() ? pos : back.peek().start;
         }
 
         static boolean white(byte c) {
